@@ -1,0 +1,132 @@
+"""The `photo-archive` command line: parse, check, show progress, call the library.
+
+Library errors become one-line messages and exit code 1 here and only here.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import click
+
+from .errors import ArchiveError
+from .pipeline import Ingest, Summary
+from .register import Register, load_register
+from .tagging import Tagger
+
+DEFAULT_DB = "archive.db"
+
+
+@click.group()
+@click.version_option(package_name="photo-archive")
+def cli() -> None:
+    """Photo archive and tagging pipeline for car clubs, published with Datasette."""
+
+
+@contextmanager
+def fatal_errors() -> Iterator[None]:
+    """Turn library errors into one line on stderr and exit code 1, never a traceback."""
+    try:
+        yield
+    except ArchiveError as e:
+        raise click.ClickException(str(e)) from None
+    except KeyboardInterrupt:
+        click.echo("Interrupted: photos already written are kept; run again to finish.", err=True)
+        sys.exit(130)
+
+
+def load_register_option(register: str | None) -> Register:
+    return load_register(register) if register else Register.empty()
+
+
+def check_paths(paths: tuple[str, ...]) -> None:
+    missing = [p for p in paths if not os.path.lexists(p)]
+    if missing:
+        raise click.ClickException(f"no such file or folder: {missing[0]}")
+
+
+def check_db_writable(db: str) -> None:
+    folder = Path(db).resolve().parent
+    if not folder.is_dir():
+        raise click.ClickException(f"cannot create database {db}: folder {folder} does not exist")
+    target = Path(db) if Path(db).exists() else folder
+    if not os.access(target, os.W_OK):
+        raise click.ClickException(f"cannot write database {db}: permission denied")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--db", default=DEFAULT_DB, show_default=True, help="Archive database to write")
+@click.option("--register", type=click.Path(), help="Register file (register.yml)")
+@click.option("--workers", type=click.IntRange(1, 64), help="Reader processes [default: CPU count]")
+@click.option("--silent", is_flag=True, help="No progress bar and no summary")
+def ingest(paths: tuple[str, ...], db: str, register: str | None, workers: int | None,
+           silent: bool) -> None:
+    """Read photos under PATHS into the archive (idempotent; originals are never modified)."""
+    check_paths(paths)
+    check_db_writable(db)
+    with fatal_errors():
+        tagger = Tagger(load_register_option(register))  # a bad register stops before the database
+        run = Ingest(db, tagger, workers=workers)
+        try:
+            summary = run_with_progress(run, list(paths), silent)
+        finally:
+            run.close()
+    if not silent:
+        report(summary)
+
+
+class ProgressBar:
+    """click's progress bar over the files being read, with photos per second and ETA."""
+
+    def __init__(self, run: Ingest) -> None:
+        self.run = run
+        self.bar = None
+
+    def start(self, count: int) -> None:
+        self.bar = click.progressbar(length=count, label="Ingesting", file=sys.stderr,
+                                     show_eta=True, show_pos=True, item_show_func=self.rate)
+        self.bar.__enter__()
+
+    def advance(self, path: str, outcome: str) -> None:
+        if self.bar is not None and self.run.reading:  # files counted while scanning are not on the bar
+            self.bar.update(1, path)
+
+    def rate(self, _path: str | None) -> str:
+        elapsed = time.monotonic() - self.run.read_started if self.run.read_started else 0.0
+        return f"{self.bar.pos / elapsed:.1f} photos/s" if self.bar and elapsed > 0 else ""
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
+def run_with_progress(run: Ingest, paths: list[str], silent: bool) -> Summary:
+    """A progress bar on a terminal; nothing when piped or --silent."""
+    if silent or not sys.stderr.isatty():
+        return run.run(paths)
+    bar = ProgressBar(run)
+    run.on_plan, run.on_file = bar.start, bar.advance
+    try:
+        return run.run(paths)
+    finally:
+        bar.close()
+
+
+def report(summary: Summary) -> None:
+    for path, reason in summary.warnings:
+        click.echo(f"damaged: {path}: {reason}", err=True)
+    for path, reason in summary.failures:
+        click.echo(f"failed: {path}: {reason}", err=True)
+    if not summary.changed and summary.counts["unchanged"]:
+        click.echo("Nothing changed: every photo is already in the archive.", err=True)
+    click.echo(summary.line(), err=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    cli()

@@ -1,0 +1,179 @@
+"""The published database, archive.db: its shape as data, and the writes.
+
+Everything here is what members may see through Datasette. Raw paths and
+metadata that could hold private identifiers live in the private ledger
+(`state.py`), never here.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any, Iterable
+
+import sqlite_utils
+
+from .errors import ArchiveError
+
+BUSY_TIMEOUT_MS = 30_000
+
+# Table -> (columns in order, primary key, foreign keys). Order matters:
+# referenced tables come first.
+TABLES: dict[str, dict[str, Any]] = {
+    "archive_info": {
+        # archive_id ties the private ledger to this very file (see state.py).
+        "columns": {"key": str, "value": str},
+        "pk": "key",
+    },
+    "photographers": {
+        "columns": {"id": str, "name": str, "studio": str, "handle": str, "credit": str,
+                    "aliases": str},
+        "pk": "id",
+    },
+    "events": {
+        "columns": {"id": str, "name": str, "start": str, "end": str, "timezone": str,
+                    "place_name": str, "latitude": float, "longitude": float,
+                    "radius_km": float, "aliases": str},
+        "pk": "id",
+    },
+    "sessions": {
+        "columns": {"id": str, "event_id": str, "name": str, "start": str, "end": str},
+        "pk": "id",
+        "foreign_keys": [("event_id", "events", "id")],
+    },
+    "cars": {
+        "columns": {"id": str, "vin": str, "vin_last7": str, "production_number": int,
+                    "color": str, "nickname": str, "plates": str, "aliases": str},
+        "pk": "id",
+    },
+    "photos": {
+        "columns": {
+            "id": int, "sha256": str, "path": str, "file_name": str, "file_size": int,
+            "format": str, "width": int, "height": int, "orientation": int,
+            "taken_at": str, "taken_at_local": str, "camera_make": str, "camera_model": str,
+            "camera_serial": str, "lens": str, "focal_length": float, "f_number": float,
+            "exposure_time": float, "iso": int, "latitude": float, "longitude": float,
+            "location_rounded": int, "title": str, "caption": str, "keywords": str,
+            "artist": str, "copyright": str, "photographer_id": str,
+            "photographer_source": str, "event_id": str, "event_source": str,
+            "session_id": str, "credit": str, "phash": str, "dhash": str,
+            "duplicate_of": int, "thumbnail": bytes, "thumbnail_width": int,
+            "thumbnail_height": int, "ingested_at": str, "updated_at": str,
+        },
+        "pk": "id",
+        "foreign_keys": [
+            ("photographer_id", "photographers", "id"), ("event_id", "events", "id"),
+            ("session_id", "sessions", "id"), ("duplicate_of", "photos", "id"),
+        ],
+        "unique": ["sha256"],
+        "indexes": [["taken_at_local"], ["event_id", "session_id"], ["photographer_id"],
+                    ["duplicate_of"], ["phash"], ["ingested_at"]],
+    },
+    "photo_files": {
+        # Every path the same bytes were found under (exact duplicates are not lost).
+        "columns": {"photo_id": int, "path": str, "file_name": str, "first_seen": str},
+        "pk": ("photo_id", "path"),
+        "foreign_keys": [("photo_id", "photos", "id")],
+        "indexes": [["path"]],
+    },
+    "photo_cars": {
+        "columns": {"photo_id": int, "car_id": str, "source": str, "confidence": float},
+        "pk": ("photo_id", "car_id"),
+        "foreign_keys": [("photo_id", "photos", "id"), ("car_id", "cars", "id")],
+        "indexes": [["car_id"]],
+    },
+    "ingest_errors": {
+        "columns": {"path": str, "error": str, "ingested_at": str},
+        "pk": "path",
+    },
+}
+
+
+def connect(path: str | Path) -> sqlite_utils.Database:
+    """Open (creating if needed) a database in WAL mode with a generous busy timeout."""
+    try:
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
+        db = sqlite_utils.Database(conn)
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            db.enable_wal()
+        db.execute("PRAGMA foreign_keys = ON")
+    except sqlite3.DatabaseError as e:
+        raise ArchiveError(f"cannot open database {path}: {e}") from None
+    return db
+
+
+def ensure_db_shape(db: sqlite_utils.Database) -> None:
+    """Create missing tables, columns and indexes; never drops anything."""
+    with db.atomic():
+        for name, spec in TABLES.items():
+            ensure_table(db, name, spec)
+
+
+def ensure_table(db: sqlite_utils.Database, name: str, spec: dict[str, Any]) -> None:
+    table = db.table(name)
+    if not table.exists():
+        table.create(spec["columns"], pk=spec["pk"], foreign_keys=spec.get("foreign_keys"),
+                     not_null={spec["pk"]} if isinstance(spec["pk"], str) else None)
+    else:
+        missing = {c: t for c, t in spec["columns"].items() if c not in table.columns_dict}
+        for column, column_type in missing.items():
+            table.add_column(column, column_type)
+    for column in spec.get("unique", []):
+        table.create_index([column], unique=True, if_not_exists=True)
+    for columns in spec.get("indexes", []):
+        table.create_index(columns, if_not_exists=True)
+
+
+def as_json(values: Iterable[str] | None) -> str:
+    return json.dumps(list(values or []), ensure_ascii=False)
+
+
+def photo_id_for_sha(db: sqlite_utils.Database, sha256: str) -> int | None:
+    row = db.execute("select id from photos where sha256 = ?", [sha256]).fetchone()
+    return row[0] if row else None
+
+
+def save_photo(db: sqlite_utils.Database, row: dict[str, Any], replaces: int | None) -> int:
+    """Insert a photo, or update it in place (same id) when `replaces` names its old row."""
+    photos = db.table("photos")
+    existing = photo_id_for_sha(db, row["sha256"])
+    if existing is not None:
+        photos.update(existing, {k: v for k, v in row.items() if k != "ingested_at"})
+        return existing
+    if replaces is not None:
+        photos.update(replaces, row)
+        return replaces
+    return photos.insert(row).last_pk
+
+
+def has_file(db: sqlite_utils.Database, photo_id: int, path: str) -> bool:
+    row = db.execute("select 1 from photo_files where photo_id = ? and path = ?", [photo_id, path])
+    return row.fetchone() is not None
+
+
+def move_file(db: sqlite_utils.Database, photo_id: int, path: str, now: str) -> None:
+    """Record that `path` holds this photo's bytes (and no longer another photo's)."""
+    db.execute("delete from photo_files where path = ? and photo_id != ?", [path, photo_id])
+    if not has_file(db, photo_id, path):
+        db.table("photo_files").insert(
+            {"photo_id": photo_id, "path": path, "file_name": Path(path).name, "first_seen": now}
+        )
+
+
+def save_cars(db: sqlite_utils.Database, photo_id: int, tags: list[dict[str, Any]]) -> None:
+    db.execute("delete from photo_cars where photo_id = ?", [photo_id])
+    db.table("photo_cars").insert_all({"photo_id": photo_id, **tag} for tag in tags)
+
+
+def record_error(db: sqlite_utils.Database, path: str, error: str, now: str) -> None:
+    """One row per failing path; re-running with the same failure changes nothing."""
+    old = db.execute("select error from ingest_errors where path = ?", [path]).fetchone()
+    if old and old[0] == error:
+        return
+    db.table("ingest_errors").upsert({"path": path, "error": error, "ingested_at": now}, pk="path")
+
+
+def clear_error(db: sqlite_utils.Database, path: str) -> None:
+    db.execute("delete from ingest_errors where path = ?", [path])

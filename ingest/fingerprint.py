@@ -1,0 +1,205 @@
+"""Open a photo once and derive everything pixel-based from one reduced decode.
+
+The reduced image comes from the decoder itself (JPEG DCT scaling through
+`Image.draft`), so a 24 MP file is decoded at 1/8 size, never in full, to
+make a 400 px thumbnail and a 64-bit perceptual hash. Every photo goes through
+the same steps, so a stored hash and one recomputed later agree bit for bit.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import imagehash
+import numpy as np
+import pillow_heif
+import simplejpeg
+from PIL import Image
+
+from .errors import PhotoError
+from .scan import RAW_FORMATS
+
+pillow_heif.register_heif_opener()
+
+THUMBNAIL_SIZE = 400      # long side, px (SPEC)
+# The decoder reduces until the short side would drop below this; the thumbnail
+# and the hash are both taken from that reduced image.
+DECODE_SIZE = (THUMBNAIL_SIZE, THUMBNAIL_SIZE)
+THUMBNAIL_QUALITY = 80
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    width: int                 # stored pixels, before orientation
+    height: int
+    format: str                # JPEG, HEIF, PNG, TIFF, WEBP or the RAW format
+    phash: str                 # 16 hex digits
+    dhash: str                 # 16 hex digits, a second opinion for near-duplicates
+    thumbnail: bytes           # WebP, upright, <= 400 px long side
+    thumbnail_width: int
+    thumbnail_height: int
+    warning: str | None = None  # damaged but decodable: kept, and listed in ingest_errors
+
+
+def open_image(data: bytes, fmt: str) -> tuple[Image.Image, tuple[int, int]]:
+    """Open without decoding pixels. For RAW, the embedded preview; returns it and the sensor size."""
+    if fmt in RAW_FORMATS:
+        return open_raw_preview(data)
+    try:
+        image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as e:
+        raise PhotoError(f"refused: image is too large to decode safely ({e})") from None
+    except Exception as e:  # Pillow raises many types for unreadable input
+        raise PhotoError(describe_open_error(data, e)) from None
+    return image, image.size
+
+
+def open_raw_preview(data: bytes) -> tuple[Image.Image, tuple[int, int]]:
+    import rawpy  # imported here: libraw is only needed for RAW files
+
+    try:
+        with rawpy.imread(io.BytesIO(data)) as raw:
+            sensor = (raw.sizes.raw_width, raw.sizes.raw_height)
+            thumb = raw.extract_thumb()
+    except Exception as e:  # rawpy's LibRawError family and I/O errors
+        raise PhotoError(f"RAW file has no readable embedded preview ({type(e).__name__})") from None
+    if thumb.format == rawpy.ThumbFormat.JPEG:
+        return Image.open(io.BytesIO(thumb.data)), sensor
+    return Image.fromarray(thumb.data), sensor
+
+
+def describe_open_error(data: bytes, error: Exception) -> str:
+    if not data:
+        return "empty file (0 bytes): the copy probably failed, deliver it again"
+    if isinstance(error, Image.UnidentifiedImageError):
+        return "not an image Pillow can read: the file's contents do not match its suffix"
+    return f"cannot open image: {one_line(error)}"
+
+
+def one_line(error: Exception) -> str:
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text[:200]
+
+
+# EXIF orientation -> the transpose that makes the stored pixels upright.
+UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90,
+}
+
+
+def reduced_upright(image: Image.Image, data: bytes, orientation: int | None,
+                    fmt: str) -> tuple[Image.Image, str | None]:
+    """The one decode: reduced by the decoder where it can, RGB, turned upright.
+
+    Returns the image and a warning when the data was damaged but still
+    decodable. The orientation is the one read from the file's own EXIF (for
+    RAW, the RAW's, not the preview's). HEIF decoders already apply the
+    container's rotation, so HEIF pixels are upright as decoded.
+    """
+    decoded = decode_jpeg(data) if fmt == "JPEG" else None
+    if decoded is not None:
+        rgb, warning = decoded
+    else:
+        rgb, warning = to_rgb(decode_with_pillow(image)), None
+    if fmt == "HEIF" or orientation not in UPRIGHT:
+        return rgb, warning
+    return rgb.transpose(UPRIGHT[orientation]), warning
+
+
+def decode_jpeg(data: bytes) -> tuple[Image.Image, str | None] | None:
+    """libjpeg-turbo DCT-scaled decode; strict, so damaged data is noticed, not hidden.
+
+    None when simplejpeg cannot handle the file (CMYK, arithmetic coding):
+    Pillow then decodes it.
+    """
+    try:
+        height, width, _, _ = simplejpeg.decode_jpeg_header(data)
+        check_pixels(width, height)
+        array = simplejpeg.decode_jpeg(data, colorspace="RGB", strict=True,
+                                       min_width=DECODE_SIZE[0], min_height=DECODE_SIZE[1])
+        return Image.fromarray(array), None
+    except ValueError as e:
+        if not str(e).startswith("Corrupt JPEG data"):
+            return None
+        array = simplejpeg.decode_jpeg(data, colorspace="RGB", strict=False,
+                                       min_width=DECODE_SIZE[0], min_height=DECODE_SIZE[1])
+        return Image.fromarray(array), (
+            f"damaged JPEG data ({one_line(e)}): kept, but parts may look grey; deliver the file again"
+        )
+
+
+def check_pixels(width: int, height: int) -> None:
+    """Pillow's decompression-bomb limit, applied to decoders that bypass Pillow."""
+    limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+    if limit and width * height > limit:
+        raise PhotoError(
+            f"refused: {width}x{height} pixels is over the safety limit of {limit} "
+            "(a decompression bomb or a corrupt header)"
+        )
+
+
+def decode_with_pillow(image: Image.Image) -> Image.Image:
+    image.draft("RGB", DECODE_SIZE)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # palette and EXIF warnings do not make a photo unusable
+        try:
+            image.load()
+        except Image.DecompressionBombError as e:
+            raise PhotoError(f"refused: image is too large to decode safely ({one_line(e)})") from None
+        except (OSError, SyntaxError, ValueError, EOFError) as e:
+            raise PhotoError(f"image data is damaged or truncated: {one_line(e)}") from None
+    return image
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """RGB for every mode we meet: 16-bit and float greyscale are scaled, not clipped."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        array = np.asarray(image, dtype=np.float64)
+        top = float(array.max()) or 1.0
+        return Image.fromarray((array * (255.0 / top)).astype(np.uint8)).convert("RGB")
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        # Transparent areas shown on white, as a viewer would.
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def make_thumbnail(upright: Image.Image) -> tuple[bytes, int, int]:
+    thumb = upright.copy()
+    thumb.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    thumb.save(out, "WEBP", quality=THUMBNAIL_QUALITY, method=4)  # no EXIF: nothing private leaks
+    return out.getvalue(), thumb.width, thumb.height
+
+
+def fingerprint(image: Image.Image, data: bytes, fmt: str, stored_size: tuple[int, int],
+                orientation: int | None) -> Fingerprint:
+    """Hashes and thumbnail of an opened image, from one reduced decode."""
+    upright, warning = reduced_upright(image, data, orientation, fmt)
+    thumbnail, tw, th = make_thumbnail(upright)
+    return Fingerprint(
+        width=stored_size[0],
+        height=stored_size[1],
+        format=fmt,
+        phash=str(imagehash.phash(upright)),
+        dhash=str(imagehash.dhash(upright)),
+        thumbnail=thumbnail,
+        thumbnail_width=tw,
+        thumbnail_height=th,
+        warning=warning,
+    )
+
+
+def detect_format(image: Image.Image, suffix_format: str) -> str:
+    """The format the bytes really are (a .jpg that is a PNG is stored as PNG)."""
+    if suffix_format in RAW_FORMATS:
+        return suffix_format
+    actual = (image.format or suffix_format).upper()
+    return {"JPEG": "JPEG", "MPO": "JPEG", "HEIF": "HEIF", "AVIF": "HEIF"}.get(actual, actual)

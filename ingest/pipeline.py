@@ -1,0 +1,215 @@
+"""The ingest run: scan -> read (in worker processes) -> decide -> write.
+
+Workers only read files; this process alone writes, in batched transactions.
+A batch is first committed to archive.db, then to the private ledger, so a run
+killed between the two simply re-reads those files next time: every write is
+an idempotent upsert keyed by sha256.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import sqlite_utils
+
+from . import db as archive_db
+from .errors import PhotoError
+from .reader import PhotoRead, safe_read_photo
+from .scan import Found, display_path, scan
+from .state import KnownFile, Ledger, archive_identity, file_key
+from .tagging import Tagger
+
+BATCH_SIZE = 64          # photos per transaction
+BATCH_SECONDS = 2.0      # ...or fewer, so a slow run still commits often
+
+OUTCOMES = ("new", "updated", "unchanged", "duplicate", "skipped", "failed")
+
+
+@dataclass
+class Summary:
+    """What a run did, for the closing line and for scripts."""
+
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # damaged but kept
+    seconds: float = 0.0
+
+    def add(self, outcome: str, path: str = "", reason: str | None = None) -> None:
+        self.counts[outcome] += 1
+        if outcome == "failed":
+            self.failures.append((path, reason or ""))
+        elif outcome == "skipped":
+            self.skipped.append((path, reason or ""))
+
+    @property
+    def changed(self) -> bool:
+        return any(self.counts[k] for k in ("new", "updated", "duplicate", "failed"))
+
+    def line(self) -> str:
+        c = self.counts
+        rate = (c["new"] + c["updated"] + c["duplicate"]) / self.seconds if self.seconds else 0.0
+        return (
+            f"{c['new']} new, {c['updated']} updated, {c['unchanged']} unchanged, "
+            f"{c['duplicate']} exact duplicates, {c['skipped']} skipped, {c['failed']} failed "
+            f"in {self.seconds:.1f}s ({rate:.1f} photos/s)"
+        )
+
+
+ProgressCallback = Callable[[str, str], None]  # (path, outcome)
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def open_archive(db_path: str | Path) -> tuple[sqlite_utils.Database, Ledger]:
+    archive = archive_db.connect(db_path)
+    archive_db.ensure_db_shape(archive)
+    with archive.atomic():
+        archive_id = archive_identity(archive)
+    return archive, Ledger(db_path, archive_id)
+
+
+class Ingest:
+    """One ingest run over some paths into one archive."""
+
+    def __init__(self, db_path: str | Path, tagger: Tagger, workers: int | None = None,
+                 on_file: ProgressCallback | None = None) -> None:
+        self.archive, self.ledger = open_archive(db_path)
+        self.tagger = tagger
+        self.workers = workers or os.cpu_count() or 1
+        self.on_file = on_file or (lambda path, outcome: None)
+        self.summary = Summary()
+        self.now = now_iso()
+        self.known: dict[str, KnownFile] = {}
+        self.reading = False              # True once the planned files are being read
+        self.read_started: float | None = None
+
+    def plan(self, paths: list[str]) -> list[Found]:
+        """Sort scanned files into the ones to read; count the rest right away."""
+        known = self.known = self.ledger.known_files()
+        to_read = []
+        for found in scan(paths):
+            if found.kind == "error":
+                self._fail(found.path, found.reason or "cannot read")
+            elif found.kind == "skipped":
+                self._done(found.path, "skipped", found.reason)
+            elif self._unchanged(found, known.get(file_key(found.path))):
+                self._done(found.path, "unchanged")
+            else:
+                to_read.append(found)
+        return to_read
+
+    def _unchanged(self, found: Found, known: KnownFile | None) -> bool:
+        return known is not None and (known.size, known.mtime_ns) == (found.size, found.mtime_ns)
+
+    def run(self, paths: list[str]) -> Summary:
+        started = time.monotonic()
+        with self.archive.atomic():
+            self.tagger.save_register(self.archive)
+        to_read = self.plan(paths)
+        self.on_plan(len(to_read))
+        self.reading, self.read_started = True, time.monotonic()
+        for batch in batched(self.read_all(to_read)):
+            self.write_batch(batch)
+        self.summary.seconds = time.monotonic() - started
+        return self.summary
+
+    def on_plan(self, count: int) -> None:
+        """Called once scanning is done with the number of files to read (progress bars)."""
+
+    def read_all(self, founds: list[Found]) -> Iterator[tuple[Found, PhotoRead | PhotoError]]:
+        if self.workers <= 1 or len(founds) <= 2:
+            for found in founds:
+                yield found, safe_read_photo(found.path, found.format or "")
+            return
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["ingest.reader"])
+        with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
+            results = pool.map(safe_read_photo, [f.path for f in founds],
+                               [f.format or "" for f in founds], chunksize=1)
+            yield from zip(founds, results)
+
+    def write_batch(self, batch: list[tuple[Found, PhotoRead | PhotoError]]) -> None:
+        outcomes = []
+        with self.archive.atomic():
+            for found, result in batch:
+                if isinstance(result, PhotoError):
+                    archive_db.record_error(self.archive, display_path(found.path), str(result), self.now)
+                    outcomes.append((found.path, "failed", str(result)))
+                    continue
+                outcomes.append((found.path, self.write_photo(result), None))
+        with self.ledger.db.atomic():
+            for (found, result), (_, outcome, _) in zip(batch, outcomes):
+                if isinstance(result, PhotoRead):
+                    self.ledger.save_file(result.path, result.sha256, result.size,
+                                          result.mtime_ns, self.now)
+                    self.ledger.save_record(result.sha256, result.metadata)
+        for path, outcome, reason in outcomes:
+            self._done(path, outcome, reason)
+
+    def write_photo(self, read: PhotoRead) -> str:
+        """Write one photo's rows (inside the batch transaction); returns its outcome."""
+        archive = self.archive
+        path = display_path(read.path)
+        if read.fingerprint.warning:  # kept, but listed so the admin can ask for a new copy
+            archive_db.record_error(archive, path, read.fingerprint.warning, self.now)
+            self.summary.warnings.append((path, read.fingerprint.warning))
+        else:
+            archive_db.clear_error(archive, path)
+        previous = self.known.get(file_key(read.path))
+        photo_id = archive_db.photo_id_for_sha(archive, read.sha256)
+        if photo_id is not None:
+            known_here = archive_db.has_file(archive, photo_id, path)
+            outcome = "unchanged" if known_here else "duplicate"
+        else:
+            replaces = self._replaced_photo(read, previous)
+            row = self.tagger.photo_row(read, self.now)
+            photo_id = archive_db.save_photo(archive, row, replaces)
+            archive_db.save_cars(archive, photo_id, self.tagger.car_tags(read))
+            outcome = "updated" if replaces is not None else "new"
+        archive_db.move_file(archive, photo_id, path, self.now)
+        return outcome
+
+    def _replaced_photo(self, read: PhotoRead, previous: KnownFile | None) -> int | None:
+        """A changed file updates its old photo in place, if no other file holds the old bytes."""
+        if previous is None or previous.sha256 == read.sha256:
+            return None
+        others = [p for p, _ in self.ledger.paths_for(previous.sha256) if file_key(p) != file_key(read.path)]
+        if others:
+            return None
+        return archive_db.photo_id_for_sha(self.archive, previous.sha256)
+
+    def _done(self, path: str, outcome: str, reason: str | None = None) -> None:
+        self.summary.add(outcome, display_path(path), reason)
+        self.on_file(path, outcome)
+
+    def _fail(self, path: str, reason: str) -> None:
+        with self.archive.atomic():
+            archive_db.record_error(self.archive, display_path(path), reason, self.now)
+        self._done(path, "failed", reason)
+
+    def close(self) -> None:
+        self.archive.close()
+        self.ledger.close()
+
+
+def batched(items: Iterable, size: int = BATCH_SIZE, seconds: float = BATCH_SECONDS) -> Iterator[list]:
+    """Group items into lists of `size`, cut early when `seconds` have passed."""
+    batch: list = []
+    started = time.monotonic()
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size or time.monotonic() - started >= seconds:
+            yield batch
+            batch, started = [], time.monotonic()
+    if batch:
+        yield batch
