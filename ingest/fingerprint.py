@@ -53,7 +53,16 @@ def open_image(data: bytes, fmt: str) -> tuple[Image.Image, tuple[int, int]]:
         raise PhotoError(f"refused: image is too large to decode safely ({e})") from None
     except Exception as e:  # Pillow raises many types for unreadable input
         raise PhotoError(describe_open_error(data, e)) from None
-    return image, image.size
+    return image, stored_size(image)
+
+
+def stored_size(image: Image.Image) -> tuple[int, int]:
+    """Pixels as stored: Pillow reports TIFFs with orientation 5-8 already turned."""
+    if image.format == "TIFF":
+        width, height = image.tag_v2.get(256), image.tag_v2.get(257)
+        if isinstance(width, int) and isinstance(height, int):
+            return width, height
+    return image.size
 
 
 def open_raw_preview(data: bytes) -> tuple[Image.Image, tuple[int, int]]:
@@ -75,6 +84,8 @@ def describe_open_error(data: bytes, error: Exception) -> str:
         return "empty file (0 bytes): the copy probably failed, deliver it again"
     if isinstance(error, Image.UnidentifiedImageError):
         return "not an image Pillow can read: the file's contents do not match its suffix"
+    if isinstance(error, (OSError, EOFError, SyntaxError, ValueError)):
+        return f"image data is damaged or truncated: {one_line(error)}"
     return f"cannot open image: {one_line(error)}"
 
 
@@ -105,9 +116,17 @@ def reduced_upright(image: Image.Image, data: bytes, orientation: int | None,
         rgb, warning = decoded
     else:
         rgb, warning = to_rgb(decode_with_pillow(image)), None
-    if fmt == "HEIF" or orientation not in UPRIGHT:
+    if orientation not in UPRIGHT or turned_by_decoder(image, fmt):
         return rgb, warning
     return rgb.transpose(UPRIGHT[orientation]), warning
+
+
+def turned_by_decoder(image: Image.Image, fmt: str) -> bool:
+    """HEIF decoders apply the container's rotation; Pillow 13+ turns TIFFs on load
+    (and then drops their Orientation tag), older Pillow does not."""
+    if fmt == "HEIF":
+        return True
+    return fmt == "TIFF" and image.tag_v2.get(274) in (None, 1)
 
 
 def decode_jpeg(data: bytes) -> tuple[Image.Image, str | None] | None:

@@ -111,6 +111,9 @@ def _os_reason(e: OSError) -> str:
 
 
 def display_path(path: str | Path) -> str:
-    """The path as recorded: undecodable bytes become escapes instead of crashing SQLite."""
+    """The path as recorded: undecodable bytes become `\\xe9` escapes instead of crashing SQLite.
+
+    The escapes keep two differently-broken names distinct.
+    """
     text = os.fspath(path)
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")

@@ -19,6 +19,7 @@ from typing import Any, Iterator
 import sqlite_utils
 
 from .db import connect
+from .scan import display_path
 
 LEDGER_TABLES: dict[str, dict[str, Any]] = {
     "files": {
@@ -40,7 +41,7 @@ def ledger_path(db_path: str | Path) -> Path:
 
 def file_key(path: str) -> str:
     """Identify a file by its absolute path, however it was spelled on the command line."""
-    return os.path.abspath(path)
+    return display_path(os.path.abspath(path))
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ class Ledger:
         key = file_key(path)
         old = self.db.execute("select first_seen from files where key = ?", [key]).fetchone()
         self.db.table("files").upsert(
-            {"key": key, "path": path, "sha256": sha256, "size": size, "mtime_ns": mtime_ns,
+            {"key": key, "path": display_path(path), "sha256": sha256, "size": size, "mtime_ns": mtime_ns,
              "first_seen": old[0] if old else now, "last_seen": now},
             pk="key",
         )
