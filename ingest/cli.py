@@ -14,6 +14,8 @@ from typing import Iterator
 
 import click
 
+from . import site
+from .demo import write_demo
 from .errors import ArchiveError
 from .pipeline import Ingest, Summary
 from .register import Register, load_register
@@ -116,6 +118,41 @@ def run_with_progress(run: Ingest, paths: list[str], silent: bool) -> Summary:
         return run.run(paths)
     finally:
         bar.close()
+
+
+@cli.command()
+@click.option("--db", default=DEFAULT_DB, show_default=True, help="Archive database to publish")
+@click.option("--port", default=8001, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Use 0.0.0.0 to serve the network")
+def serve(db: str, port: int, host: str) -> None:
+    """Publish the archive with Datasette, the project's metadata.yml, templates and plugins."""
+    if not Path(db).is_file():
+        raise click.ClickException(f"no archive at {db}: run `photo-archive ingest` first")
+    with fatal_errors():
+        sys.exit(site.serve(db, port=port, host=host))
+
+
+@cli.command()
+@click.option("--dir", "folder", default="demo", show_default=True, type=click.Path(file_okay=False),
+              help="Where to write the demo inbox, register and archive")
+@click.option("--port", default=8001, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--no-serve", is_flag=True, help="Build the demo archive, do not start Datasette")
+def demo(folder: str, port: int, no_serve: bool) -> None:
+    """Generate a sample inbox and register, ingest them, and serve the result."""
+    root = Path(folder)
+    db = root / "archive.db"
+    with fatal_errors():
+        click.echo(f"Writing the demo inbox and register to {root}/ ...", err=True)
+        inbox, register = write_demo(root)
+        run = Ingest(db, Tagger(load_register(register)))
+        try:
+            summary = run_with_progress(run, [str(inbox)], silent=False)
+        finally:
+            run.close()
+        report(summary)
+        if not no_serve:
+            click.echo(f"Serving {db} at http://127.0.0.1:{port}/ (Ctrl-C to stop)", err=True)
+            sys.exit(site.serve(str(db), port=port))
 
 
 def report(summary: Summary) -> None:

@@ -57,7 +57,8 @@ TABLES: dict[str, dict[str, Any]] = {
             "location_rounded": int, "title": str, "caption": str, "keywords": str,
             "artist": str, "copyright": str, "photographer_id": str,
             "photographer_source": str, "event_id": str, "event_source": str,
-            "session_id": str, "credit": str, "phash": str, "dhash": str,
+            "session_id": str, "credit": str, "event_name": str, "session_name": str,
+            "car_names": str, "phash": str, "dhash": str,
             "duplicate_of": int, "thumbnail": bytes, "thumbnail_width": int,
             "thumbnail_height": int, "ingested_at": str, "updated_at": str,
         },
@@ -67,6 +68,8 @@ TABLES: dict[str, dict[str, Any]] = {
             ("session_id", "sessions", "id"), ("duplicate_of", "photos", "id"),
         ],
         "unique": ["sha256"],
+        "fts": ["title", "caption", "keywords", "credit", "car_names", "event_name",
+                "session_name"],
         "indexes": [["taken_at_local"], ["event_id", "session_id"], ["photographer_id"],
                     ["duplicate_of"], ["phash"], ["ingested_at"]],
     },
@@ -124,6 +127,9 @@ def ensure_table(db: sqlite_utils.Database, name: str, spec: dict[str, Any]) -> 
         table.create_index([column], unique=True, if_not_exists=True)
     for columns in spec.get("indexes", []):
         table.create_index(columns, if_not_exists=True)
+    if spec.get("fts") and not table.detect_fts():
+        # Triggers keep the index in step with every write; porter stems 'parade'/'parades'.
+        table.enable_fts(spec["fts"], create_triggers=True, tokenize="porter")
 
 
 def as_json(values: Iterable[str] | None) -> str:

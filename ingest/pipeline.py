@@ -172,9 +172,9 @@ class Ingest:
             outcome = "unchanged" if known_here else "duplicate"
         else:
             replaces = self._replaced_photo(read, previous)
-            row = self.tagger.photo_row(read, self.now)
+            row, cars = self.tagger.photo_row(read, self.now)
             photo_id = archive_db.save_photo(archive, row, replaces)
-            archive_db.save_cars(archive, photo_id, self.tagger.car_tags(read))
+            archive_db.save_cars(archive, photo_id, cars)
             outcome = "updated" if replaces is not None else "new"
         archive_db.move_file(archive, photo_id, path, self.now)
         return outcome

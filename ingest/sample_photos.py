@@ -81,20 +81,23 @@ _CAR_COLOURS = [
 ]
 
 
-def scene(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:
+def scene(seed: int, size: tuple[int, int] = (640, 480), *,
+          colour: tuple[int, int, int] | None = None, car_shift: float = 0.0) -> Image.Image:
     """A deterministic synthetic 'photo' (RGB) of a car in a landscape.
 
     The same seed gives the same pixels bit for bit. Seeds differ in their
     low frequencies (horizon, scenery, car placement), which is what
     perceptual hashes look at: phash distances between seeds are ~30 on
     average, like unrelated photos, and > 20 for all pairs the tests check.
+    `colour` paints the car (RGB); `car_shift` moves it along the road by
+    that fraction of the width, as in the next frame of a burst.
     """
     rng = np.random.default_rng(seed)
     w, h = size
     horizon = rng.uniform(0.35, 0.65)
     pixels = _background(rng, w, h, horizon)
     image = Image.fromarray(pixels.clip(0, 255).astype(np.uint8))
-    _draw_car(ImageDraw.Draw(image), rng, w, h, horizon)
+    _draw_car(ImageDraw.Draw(image), rng, w, h, horizon, colour, car_shift)
     # Sensor-like grain, after the car so the body is textured too.
     grain = rng.normal(0.0, 6.0, (h, w, 3))
     noisy = np.asarray(image, dtype=np.float64) + grain
@@ -119,12 +122,14 @@ def _background(rng: np.random.Generator, w: int, h: int, horizon: float) -> np.
 
 
 def _draw_car(
-    draw: ImageDraw.ImageDraw, rng: np.random.Generator, w: int, h: int, horizon: float
+    draw: ImageDraw.ImageDraw, rng: np.random.Generator, w: int, h: int, horizon: float,
+    paint: tuple[int, int, int] | None = None, shift: float = 0.0,
 ) -> None:
     """A side view, facing left or right: body, cabin and glass, two wheels."""
-    colour = _CAR_COLOURS[int(rng.integers(len(_CAR_COLOURS)))]
+    drawn = _CAR_COLOURS[int(rng.integers(len(_CAR_COLOURS)))]  # drawn even if unused: same layout
+    colour = paint or drawn
     length = w * rng.uniform(0.4, 0.7)
-    left = rng.uniform(0.02, 0.98) * (w - length)
+    left = rng.uniform(0.02, 0.98) * (w - length) + shift * w
     facing_right = bool(rng.integers(2))
     bottom = h * rng.uniform(max(horizon + 0.15, 0.7), 0.92)
     body_h, wheel_r = length * 0.18, max(1.0, length * 0.1)

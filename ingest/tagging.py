@@ -317,10 +317,10 @@ class Tagger:
         self.public_cars = [car for car in register.cars if car.public]
         self.private = private_identifiers(register)
 
-    def photo_row(self, read: Any, now: str) -> dict[str, Any]:
-        """The photos row for a freshly read photo (see reader.PhotoRead)."""
+    def photo_row(self, read: Any, now: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The photos row and photo_cars tags for a freshly read photo (see reader.PhotoRead)."""
         record, print_ = read.metadata, read.fingerprint
-        row = self.decided_columns(read.path, record)
+        row, cars = self.decide(read.path, record)
         row.update({field: record.get(field) for field in COPIED_FIELDS})
         row.update({
             "sha256": read.sha256, "file_size": read.size, "format": print_.format,
@@ -329,17 +329,23 @@ class Tagger:
             "thumbnail_width": print_.thumbnail_width, "thumbnail_height": print_.thumbnail_height,
             "ingested_at": now, "updated_at": now,
         })
-        return row
+        return row, cars
 
-    def decided_columns(self, path: str, record: dict[str, Any]) -> dict[str, Any]:
-        """Every column that depends on the register: re-computed by `retag` without pixels."""
+    def decide(self, path: str, record: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Every column that depends on the register, and the car tags.
+
+        `retag` calls this again after a register edit, without reading pixels.
+        """
         from .scan import display_path  # display form of undecodable names
 
         shown = display_path(path)
         photographer = decide_photographer(self.register, path, record)
         when = decide_when(self.register, path, record)
+        cars = decide_cars(self.public_cars, path, record)
         lat, lon, rounded = published_location(self.register, record.get("latitude"), record.get("longitude"))
-        return {
+        event = self.register.event(when.event.value) if when.event.value else None
+        session = self.register.session(when.session.value) if when.session.value else None
+        row = {
             "path": self.scrub(shown),
             "file_name": self.scrub(PurePath(shown).name),
             "title": self.scrub(record.get("title")),
@@ -353,7 +359,21 @@ class Tagger:
             "session_id": when.session.value,
             "taken_at_local": when.local,
             "latitude": lat, "longitude": lon, "location_rounded": rounded,
+            # Denormalised for full-text search and for galleries without joins.
+            "event_name": event.name if event else None,
+            "session_name": session.name if session else None,
+            "car_names": self.car_names([tag["car_id"] for tag in cars]),
         }
+        return row, cars
+
+    def car_names(self, car_ids: list[str]) -> str | None:
+        """Nicknames, aliases and colours of the tagged cars, for full-text search."""
+        names = []
+        for car_id in car_ids:
+            car = self.register.car(car_id)
+            if car:
+                names += [n for n in (car.nickname, *car.aliases, car.color) if n]
+        return "; ".join(dict.fromkeys(names)) or None
 
     def scrub(self, text: str | None) -> str | None:
         return scrub(text, self.private)
@@ -361,9 +381,6 @@ class Tagger:
     def credit(self, photographer_id: str | None) -> str | None:
         photographer = self.register.photographer(photographer_id) if photographer_id else None
         return photographer.credit if photographer else None
-
-    def car_tags(self, read: Any) -> list[dict[str, Any]]:
-        return decide_cars(self.public_cars, read.path, read.metadata)
 
     def save_register(self, db: sqlite_utils.Database) -> None:
         """The register's public entries as tables; entries removed from the file are removed."""

@@ -1,0 +1,22 @@
+# Two entry points for a fresh machine (see README): `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test system-deps benchmark
+
+$(BIN)/photo-archive: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@
+
+# Debian packages the tests use: exiftool (reference reader), djpeg, Chromium.
+system-deps:
+	@./scripts/install-system-deps
+
+demo: $(BIN)/photo-archive
+	$(BIN)/photo-archive demo
+
+test: system-deps $(BIN)/photo-archive
+	$(BIN)/python -m pytest
