@@ -17,7 +17,9 @@ import click
 from . import site
 from .demo import write_demo
 from .errors import ArchiveError
+from .manual import load_manual, manual_path
 from .pipeline import Ingest, Summary
+from .retag import manual_tag, retag_archive
 from .register import Register, load_register
 from .tagging import Tagger
 
@@ -42,8 +44,19 @@ def fatal_errors() -> Iterator[None]:
         sys.exit(130)
 
 
-def load_register_option(register: str | None) -> Register:
-    return load_register(register) if register else Register.empty()
+DEFAULT_REGISTER = "register.yml"
+register_option = click.option(
+    "--register", default=DEFAULT_REGISTER, show_default=True, type=click.Path(dir_okay=False),
+    help="Register file; manual tags are kept beside it in tags.yml")
+
+
+def load_tagger(register: str) -> Tagger:
+    """The register and its manual tags; without a register file, tag nothing (default path only)."""
+    ctx = click.get_current_context()
+    given = ctx.get_parameter_source("register") != click.core.ParameterSource.DEFAULT
+    if not given and not Path(register).exists():
+        return Tagger(Register.empty())
+    return Tagger(load_register(register), load_manual(manual_path(register)))
 
 
 def check_paths(paths: tuple[str, ...]) -> None:
@@ -64,16 +77,16 @@ def check_db_writable(db: str) -> None:
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--db", default=DEFAULT_DB, show_default=True, help="Archive database to write")
-@click.option("--register", type=click.Path(), help="Register file (register.yml)")
+@register_option
 @click.option("--workers", type=click.IntRange(1, 64), help="Reader processes [default: CPU count]")
 @click.option("--silent", is_flag=True, help="No progress bar and no summary")
-def ingest(paths: tuple[str, ...], db: str, register: str | None, workers: int | None,
+def ingest(paths: tuple[str, ...], db: str, register: str, workers: int | None,
            silent: bool) -> None:
     """Read photos under PATHS into the archive (idempotent; originals are never modified)."""
     check_paths(paths)
     check_db_writable(db)
     with fatal_errors():
-        tagger = Tagger(load_register_option(register))  # a bad register stops before the database
+        tagger = load_tagger(register)  # a bad register stops before the database is touched
         run = Ingest(db, tagger, workers=workers)
         try:
             summary = run_with_progress(run, list(paths), silent)
@@ -120,6 +133,51 @@ def run_with_progress(run: Ingest, paths: list[str], silent: bool) -> Summary:
         bar.close()
 
 
+TAG_KINDS = ("car", "event", "session", "photographer")
+
+
+@cli.command()
+@click.argument("photo")
+@click.option("--car", help="Car id from the register")
+@click.option("--event", help="Event id from the register")
+@click.option("--session", help="Session id from the register (implies its event)")
+@click.option("--photographer", help="Photographer id from the register")
+@click.option("--remove", is_flag=True, help="Remove this tag instead of adding it")
+@click.option("--db", default=DEFAULT_DB, show_default=True, help="Archive database")
+@register_option
+def tag(photo: str, car: str | None, event: str | None, session: str | None,
+        photographer: str | None, remove: bool, db: str, register: str) -> None:
+    """Tag PHOTO (its id, a sha256 prefix or its path) by hand; manual tags always win.
+
+    The decision is saved in tags.yml beside the register, so it survives
+    re-ingest, retag and rebuilding the database from the inbox.
+    """
+    given = {k: v for k, v in zip(TAG_KINDS, (car, event, session, photographer)) if v}
+    if len(given) != 1:
+        raise click.UsageError("give exactly one of --car, --event, --session, --photographer")
+    if not Path(db).is_file():
+        raise click.ClickException(f"no archive at {db}: run `photo-archive ingest` first")
+    ((kind, value),) = given.items()
+    with fatal_errors():
+        tagger = Tagger(load_register(register), load_manual(manual_path(register)))
+        click.echo(manual_tag(db, tagger, photo, kind, value, remove))
+
+
+@cli.command()
+@click.option("--db", default=DEFAULT_DB, show_default=True, help="Archive database")
+@register_option
+def retag(db: str, register: str) -> None:
+    """Re-apply the register and manual tags to the whole archive, without reading pixels."""
+    if not Path(db).is_file():
+        raise click.ClickException(f"no archive at {db}: run `photo-archive ingest` first")
+    with fatal_errors():
+        changes = retag_archive(db, load_tagger(register))
+    for change in changes:
+        click.echo(change.line())
+    photos = len({c.photo_id for c in changes})
+    click.echo(f"{photos} photo{'s' if photos != 1 else ''} changed ({len(changes)} tag changes)", err=True)
+
+
 @cli.command()
 @click.option("--db", default=DEFAULT_DB, show_default=True, help="Archive database to publish")
 @click.option("--port", default=8001, show_default=True, type=click.IntRange(0, 65535))
@@ -144,7 +202,7 @@ def demo(folder: str, port: int, no_serve: bool) -> None:
     with fatal_errors():
         click.echo(f"Writing the demo inbox and register to {root}/ ...", err=True)
         inbox, register = write_demo(root)
-        run = Ingest(db, Tagger(load_register(register)))
+        run = Ingest(db, Tagger(load_register(register), load_manual(manual_path(register))))
         try:
             summary = run_with_progress(run, [str(inbox)], silent=False)
         finally:

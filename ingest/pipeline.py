@@ -17,13 +17,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-import sqlite_utils
-
 from . import db as archive_db
 from .errors import PhotoError
 from .reader import PhotoRead, safe_read_photo
 from .scan import Found, display_path, scan
-from .state import KnownFile, Ledger, archive_identity, file_key
+from .state import KnownFile, file_key, open_archive
 from .tagging import Tagger
 
 BATCH_SIZE = 64          # photos per transaction
@@ -68,14 +66,6 @@ ProgressCallback = Callable[[str, str], None]  # (path, outcome)
 
 def now_iso() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def open_archive(db_path: str | Path) -> tuple[sqlite_utils.Database, Ledger]:
-    archive = archive_db.connect(db_path)
-    archive_db.ensure_db_shape(archive)
-    with archive.atomic():
-        archive_id = archive_identity(archive)
-    return archive, Ledger(db_path, archive_id)
 
 
 class Ingest:

@@ -120,3 +120,14 @@ def archive_identity(archive: sqlite_utils.Database) -> str:
     archive_id = uuid.uuid4().hex
     archive.table("archive_info").insert({"key": "archive_id", "value": archive_id})
     return archive_id
+
+
+def open_archive(db_path: str | Path) -> tuple[sqlite_utils.Database, Ledger]:
+    """archive.db in its current shape, and the ledger that belongs to it."""
+    from .db import ensure_db_shape
+
+    archive = connect(db_path)
+    ensure_db_shape(archive)
+    with archive.atomic():
+        archive_id = archive_identity(archive)
+    return archive, Ledger(db_path, archive_id)

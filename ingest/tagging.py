@@ -19,6 +19,7 @@ from typing import Any, Iterable
 
 import sqlite_utils
 
+from .manual import Manual, PhotoDecisions
 from .register import Car, Event, Photographer, Register
 
 PRIVATE_MARK = "[private]"
@@ -260,6 +261,46 @@ def decide_cars(cars: Iterable[Car], path: str, record: dict[str, Any]) -> list[
     return tags
 
 
+# --- manual decisions -------------------------------------------------------
+
+MANUAL = "manual"
+
+
+def manual_photographer(register: Register, auto: Decision, decisions: PhotoDecisions) -> Decision:
+    added = decisions.add.get("photographer")
+    if added and register.photographer(added):
+        return Decision(added, MANUAL)
+    if decisions.remove.get("photographer") == auto.value:
+        return NO_DECISION
+    return auto
+
+
+def manual_when(register: Register, auto: When, decisions: PhotoDecisions) -> When:
+    """A manual session implies its event; a manual event drops a session of another event."""
+    event, session = auto.event, auto.session
+    added_session = register.session(decisions.add.get("session") or "")
+    added_event = register.event(decisions.add.get("event") or "")
+    if added_session:
+        event, session = Decision(added_session.event_id, MANUAL), Decision(added_session.id, MANUAL)
+    elif added_event:
+        kept = register.session(session.value or "")
+        event = Decision(added_event.id, MANUAL)
+        session = session if kept and kept.event_id == added_event.id else NO_DECISION
+    if decisions.remove.get("event") and decisions.remove.get("event") == event.value:
+        event, session = NO_DECISION, NO_DECISION
+    if decisions.remove.get("session") and decisions.remove.get("session") == session.value:
+        session = NO_DECISION
+    return When(event, session, auto.local)
+
+
+def manual_cars(public_ids: set[str], auto: list[dict[str, Any]], decisions: PhotoDecisions) -> list[dict[str, Any]]:
+    removed = set(decisions.remove.get("cars") or [])
+    added = [c for c in decisions.add.get("cars") or [] if c in public_ids and c not in removed]
+    kept = [tag for tag in auto if tag["car_id"] not in removed and tag["car_id"] not in added]
+    manual = [{"car_id": c, "source": MANUAL, "confidence": CONFIDENCE["manual"]} for c in added]
+    return sorted(kept + manual, key=lambda tag: tag["car_id"])
+
+
 # --- privacy ----------------------------------------------------------------
 
 def private_identifiers(register: Register) -> list[re.Pattern[str]]:
@@ -312,15 +353,17 @@ COPIED_FIELDS = (
 class Tagger:
     """Applies one register to photos: the rows archive.db receives."""
 
-    def __init__(self, register: Register) -> None:
+    def __init__(self, register: Register, manual: Manual | None = None) -> None:
         self.register = register
+        self.manual = manual or Manual()
         self.public_cars = [car for car in register.cars if car.public]
+        self.public_ids = {car.id for car in self.public_cars}
         self.private = private_identifiers(register)
 
     def photo_row(self, read: Any, now: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """The photos row and photo_cars tags for a freshly read photo (see reader.PhotoRead)."""
         record, print_ = read.metadata, read.fingerprint
-        row, cars = self.decide(read.path, record)
+        row, cars = self.decide(read.path, record, read.sha256)
         row.update({field: record.get(field) for field in COPIED_FIELDS})
         row.update({
             "sha256": read.sha256, "file_size": read.size, "format": print_.format,
@@ -331,17 +374,19 @@ class Tagger:
         })
         return row, cars
 
-    def decide(self, path: str, record: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """Every column that depends on the register, and the car tags.
+    def decide(self, path: str, record: dict[str, Any], sha256: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Every column that depends on the register or on manual decisions, and the car tags.
 
         `retag` calls this again after a register edit, without reading pixels.
         """
         from .scan import display_path  # display form of undecodable names
 
         shown = display_path(path)
-        photographer = decide_photographer(self.register, path, record)
-        when = decide_when(self.register, path, record)
-        cars = decide_cars(self.public_cars, path, record)
+        decisions = self.manual.get(sha256)
+        photographer = manual_photographer(
+            self.register, decide_photographer(self.register, path, record), decisions)
+        when = manual_when(self.register, decide_when(self.register, path, record), decisions)
+        cars = manual_cars(self.public_ids, decide_cars(self.public_cars, path, record), decisions)
         lat, lon, rounded = published_location(self.register, record.get("latitude"), record.get("longitude"))
         event = self.register.event(when.event.value) if when.event.value else None
         session = self.register.session(when.session.value) if when.session.value else None
