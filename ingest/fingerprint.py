@@ -112,21 +112,22 @@ def reduced_upright(image: Image.Image, data: bytes, orientation: int | None,
     container's rotation, so HEIF pixels are upright as decoded.
     """
     decoded = decode_jpeg(data) if fmt == "JPEG" else None
+    tiff_tag = image.tag_v2.get(274) if fmt == "TIFF" else None
     if decoded is not None:
         rgb, warning = decoded
     else:
         rgb, warning = to_rgb(decode_with_pillow(image)), None
-    if orientation not in UPRIGHT or turned_by_decoder(image, fmt):
+    if orientation not in UPRIGHT or turned_by_decoder(image, fmt, tiff_tag):
         return rgb, warning
     return rgb.transpose(UPRIGHT[orientation]), warning
 
 
-def turned_by_decoder(image: Image.Image, fmt: str) -> bool:
-    """HEIF decoders apply the container's rotation; Pillow 13+ turns TIFFs on load
-    (and then drops their Orientation tag), older Pillow does not."""
+def turned_by_decoder(image: Image.Image, fmt: str, tiff_tag_before: object) -> bool:
+    """HEIF decoders apply the container's rotation. Pillow 13+ turns a TIFF while
+    loading it and then drops its Orientation tag; older Pillow leaves both alone."""
     if fmt == "HEIF":
         return True
-    return fmt == "TIFF" and image.tag_v2.get(274) in (None, 1)
+    return fmt == "TIFF" and tiff_tag_before in UPRIGHT and image.tag_v2.get(274) is None
 
 
 def decode_jpeg(data: bytes) -> tuple[Image.Image, str | None] | None:

@@ -4,6 +4,9 @@ exifread reads EXIF (JPEG, TIFF, HEIF, most RAW); Pillow's parser fills in
 what exifread finds nothing for. IPTC comes from the IIM block (JPEG APP13 or
 TIFF tag 33723), XMP from the packet wherever it sits in the file. Every text
 ends up as clean Unicode, whatever encoding the camera or editor used.
+Where exifread misreads a maker note (Nikon, Olympus, Casio) the serial, lens
+and ISO are read from the raw note here, and a HEIF's stored size comes from
+its container (`ispe`), since decoders hand over the pixels already rotated.
 
 Besides the published fields, the record keeps each standard's own values
 (`sources`) because tagging needs to know *where* a name or keyword came from.
@@ -14,7 +17,9 @@ from __future__ import annotations
 import io
 import logging
 import re
+import struct
 import unicodedata
+from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
 from typing import Any, Iterable
@@ -26,13 +31,15 @@ from PIL import Image, IptcImagePlugin
 # exifread logs its own parse problems; a broken tag is our record's business, not the terminal's.
 logging.getLogger("exifread").setLevel(logging.CRITICAL)
 
-# Maker-specific serial tags exifread exposes (with details=True), best first.
+# Body serial tags of the standards, best first (EXIF 2.3, DNG, Adobe's 0xFDE9).
+# Maker notes come after these (see maker_note_fields). An InternalSerialNumber
+# is a circuit-board id, not the number on the body a photographer registers.
 SERIAL_TAGS = (
     "EXIF BodySerialNumber",
-    "MakerNote SerialNumber",
-    "MakerNote InternalSerialNumber",
     "Image CameraSerialNumber",
     "EXIF CameraSerialNumber",
+    "Image SerialNumber",
+    "EXIF SerialNumber",
 )
 # Pillow tag ids for the same fields, used where exifread found no EXIF (e.g. some HEIF).
 PIL_TAGS = {
@@ -51,6 +58,7 @@ NS = {
     "exif": "http://ns.adobe.com/exif/1.0/",
     "photoshop": "http://ns.adobe.com/photoshop/1.0/",
     "xmp": "http://ns.adobe.com/xap/1.0/",
+    "tiff": "http://ns.adobe.com/tiff/1.0/",
 }
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
@@ -216,24 +224,26 @@ def xp_text(values: Any) -> str | None:
     return clean_text(raw.decode("utf-16-le", "replace"))
 
 
-def exif_fields(tags: dict[str, Any]) -> dict[str, Any]:
-    """The fields we publish, from exifread's tag dictionary."""
+def exif_fields(tags: dict[str, Any], data: bytes = b"") -> dict[str, Any]:
+    """The fields we publish, from exifread's tag dictionary (and the file, for maker notes)."""
     lat = gps_decimal(tags.get("GPS GPSLatitude"), tags.get("GPS GPSLatitudeRef"))
     lon = gps_decimal(tags.get("GPS GPSLongitude"), tags.get("GPS GPSLongitudeRef"))
     orientation = to_int(_tag_number(tags, "Image Orientation"))
     xp = tags.get("Image XPKeywords")
+    maker = maker_note_fields(tags, exif_byte_order(data))
+    iso = _tag_number(tags, "EXIF ISOSpeedRatings", "EXIF PhotographicSensitivity")
     return {
-        "taken_at": parse_exif_datetime(_tag_text(tags, "EXIF DateTimeOriginal"))
-        or parse_exif_datetime(_tag_text(tags, "EXIF DateTimeDigitized")),
+        # SPEC: DateTimeOriginal only; a scan's digitising date is not when the photo was taken.
+        "taken_at": parse_exif_datetime(_tag_text(tags, "EXIF DateTimeOriginal")),
         "offset": parse_offset(_tag_text(tags, "EXIF OffsetTimeOriginal")),
         "camera_make": _tag_text(tags, "Image Make"),
         "camera_model": _tag_text(tags, "Image Model"),
-        "camera_serial": _tag_text(tags, *SERIAL_TAGS),
-        "lens": _tag_text(tags, "EXIF LensModel", "MakerNote LensModel"),
+        "camera_serial": _tag_text(tags, *SERIAL_TAGS) or maker.get("serial"),
+        "lens": _tag_text(tags, "EXIF LensModel") or maker.get("lens"),
         "focal_length": _tag_number(tags, "EXIF FocalLength"),
         "f_number": _tag_number(tags, "EXIF FNumber"),
         "exposure_time": _tag_number(tags, "EXIF ExposureTime"),
-        "iso": to_int(_tag_number(tags, "EXIF ISOSpeedRatings", "EXIF PhotographicSensitivity")),
+        "iso": to_int(iso if iso else maker.get("iso")),
         "latitude": lat if lat is not None and lon is not None and -90 <= lat <= 90 else None,
         "longitude": lon if lat is not None and lon is not None and -180 <= lon <= 180 else None,
         "orientation": orientation if orientation in range(1, 9) else None,
@@ -249,6 +259,125 @@ def _exif_size(tags: dict[str, Any]) -> tuple[int, int] | None:
     width = to_int(_tag_number(tags, "EXIF ExifImageWidth"))
     height = to_int(_tag_number(tags, "EXIF ExifImageLength"))
     return (width, height) if width and height else None
+
+
+# --- maker notes ----------------------------------------------------------
+# exifread misreads the maker notes whose offsets count from the note itself
+# (Nikon type 3, Olympus since about 2004, OM System): serials came out as
+# garbage ('00STANDA') or not at all, and it does not know Casio's type 2.
+# The three fields we publish are read here from the raw note; other makers'
+# notes (Canon, older Olympus, ...) are left to exifread.
+
+TIFF_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
+MAX_ENTRIES = 1000  # a damaged count must not make us walk megabytes
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One IFD entry: its TIFF type, its 4-byte value field read as an offset, and its data."""
+
+    kind: int
+    pointer: int
+    data: bytes
+
+
+def read_ifd(note: bytes, start: int, base: int | None, order: str) -> dict[int, Entry]:
+    """The entries of the IFD at `start`; out-of-line data is at `base` + offset.
+
+    `base` None: only values stored in the entry itself can be read (Casio's
+    offsets count from the EXIF header, which the note does not include).
+    """
+    try:
+        (count,) = struct.unpack_from(order + "H", note, start)
+    except struct.error:
+        return {}
+    entries = {}
+    for index in range(min(count, MAX_ENTRIES)):
+        at = start + 2 + 12 * index
+        if at + 12 > len(note):
+            break
+        tag, kind, number, pointer = struct.unpack_from(order + "HHII", note, at)
+        size = TIFF_SIZES.get(kind, 0) * number
+        if size <= 4:
+            data = note[at + 8 : at + 8 + size]
+        elif base is not None and base + pointer + size <= len(note):
+            data = note[base + pointer : base + pointer + size]
+        else:
+            data = b""
+        entries[tag] = Entry(kind, pointer, data)
+    return entries
+
+
+def entry_text(entries: dict[int, Entry], tag: int) -> str | None:
+    entry = entries.get(tag)
+    return clean_text(entry.data.split(b"\0")[0]) if entry and entry.kind in (2, 7) else None
+
+
+def entry_short(entries: dict[int, Entry], tag: int, order: str) -> int | None:
+    entry = entries.get(tag)
+    if entry is None or entry.kind != 3 or len(entry.data) < 2:
+        return None
+    return struct.unpack_from(order + "H", entry.data)[0]
+
+
+def tiff_order(mark: bytes) -> str | None:
+    return {b"II": "<", b"MM": ">"}.get(mark)
+
+
+def nikon3_fields(note: bytes) -> dict[str, Any]:
+    """'Nikon\\0' + version, then a TIFF header of its own that offsets count from."""
+    order = tiff_order(note[10:12])
+    if order is None or len(note) < 18:
+        return {}
+    entries = read_ifd(note, 10 + struct.unpack_from(order + "I", note, 14)[0], 10, order)
+    # 0x001D on most bodies; 0x00A0 ('NO= 3011d8a2') on some older ones.
+    return {"serial": entry_text(entries, 0x001D) or entry_text(entries, 0x00A0)}
+
+
+def olympus_fields(note: bytes, ifd_start: int) -> dict[str, Any]:
+    """Olympus/OM System: offsets count from the note; serial and lens sit in the Equipment IFD."""
+    order = tiff_order(note[ifd_start - 4 : ifd_start - 2])
+    if order is None:
+        return {}
+    equipment = read_ifd(note, ifd_start, 0, order).get(0x2010)
+    if equipment is None:
+        return {}
+    # Written as a sub-IFD pointer (LONG/IFD) or as an UNDEFINED block: both give its offset.
+    entries = read_ifd(note, equipment.pointer, 0, order)
+    return {"serial": entry_text(entries, 0x0101), "lens": entry_text(entries, 0x0203)}
+
+
+def casio2_fields(note: bytes, order: str) -> dict[str, Any]:
+    """'QVC\\0': an IFD at 6 in the EXIF byte order; ISO is 0x3014, always stored inline."""
+    return {"iso": entry_short(read_ifd(note, 6, None, order), 0x3014, order)}
+
+
+def maker_note_fields(tags: dict[str, Any], order: str) -> dict[str, Any]:
+    """Serial, lens and ISO from the maker note: our reader where exifread goes wrong."""
+    tag = tags.get("EXIF MakerNote")
+    try:
+        note = bytes(tag.values) if tag is not None else b""
+    except (TypeError, ValueError):
+        note = b""
+    if note.startswith(b"Nikon\0\x02"):
+        return nikon3_fields(note)
+    if note.startswith(b"OLYMPUS\0"):
+        return olympus_fields(note, 12)
+    if note.startswith(b"OM SYSTEM\0"):
+        return olympus_fields(note, 16)
+    if note.startswith(b"QVC\0"):
+        return casio2_fields(note, order)
+    return {
+        "serial": _tag_text(tags, "MakerNote SerialNumber"),
+        "lens": _tag_text(tags, "MakerNote LensModel"),
+    }
+
+
+def exif_byte_order(data: bytes) -> str:
+    """The byte order of the file's EXIF (maker notes without a header of their own follow it)."""
+    at = data.find(b"Exif\0\0", 0, 1 << 16)
+    mark = data[at + 6 : at + 8] if at >= 0 else data[:2]
+    return tiff_order(mark) or ">"
 
 
 def pillow_exif_fields(image: Image.Image) -> dict[str, Any]:
@@ -287,7 +416,10 @@ def pillow_exif_fields(image: Image.Image) -> dict[str, Any]:
 
 
 def _first(value: Any) -> Any:
-    return value[0] if isinstance(value, (tuple, list)) and value else value
+    """The first of a list (None for an empty one, which is no value), or the value itself."""
+    if isinstance(value, (tuple, list)):
+        return value[0] if value else None
+    return value
 
 
 # --- IPTC ---------------------------------------------------------------
@@ -324,6 +456,8 @@ def read_iptc(image: Image.Image) -> dict[str, Any]:
 
 XMP_START = (b"<x:xmpmeta", b"<x:xapmeta")
 XMP_END = (b"</x:xmpmeta>", b"</x:xapmeta>")
+# What tagging may match names and keywords in (sources["xmp"]); camera fields stay out.
+XMP_TEXT_FIELDS = ("title", "description", "rights", "creator", "subject")
 
 
 def find_xmp(data: bytes) -> bytes | None:
@@ -355,6 +489,11 @@ def read_xmp(data: bytes) -> dict[str, Any]:
         "taken_at": parse_exif_datetime(
             _xmp_simple(root, "exif:DateTimeOriginal") or _xmp_simple(root, "photoshop:DateCreated")
         ),
+        # Editors that rewrite a file sometimes keep these only in XMP; viewers
+        # (and Pillow's exif_transpose) honour tiff:Orientation there too.
+        "orientation": to_int(_xmp_simple(root, "tiff:Orientation")),
+        "make": _xmp_simple(root, "tiff:Make"),
+        "model": _xmp_simple(root, "tiff:Model"),
     }
 
 
@@ -395,22 +534,105 @@ def _xmp_simple(root: Any, name: str) -> str | None:
     return clean_text(nodes[0].text) if nodes else None
 
 
+# --- HEIF container ------------------------------------------------------
+# The stored size of a HEIF is its primary item's `ispe` box. Decoders apply
+# the container's `irot` rotation, so the decoded size can be the transpose
+# (a Nokia writes 4608x3456 with irot 270), and EXIF often has no size at all.
+
+Box = tuple[bytes, int, int]  # type, payload start, payload end
+
+
+def boxes(data: bytes, start: int, end: int) -> list[Box]:
+    """The ISO-BMFF boxes between start and end; stops at the first malformed one."""
+    found = []
+    while start + 8 <= end:
+        size, kind = struct.unpack_from(">I4s", data, start)
+        header = 8
+        if size == 1 and start + 16 <= end:
+            size, header = struct.unpack_from(">Q", data, start + 8)[0], 16
+        elif size == 0:
+            size = end - start
+        if size < header or start + size > end:
+            break
+        found.append((kind, start + header, start + size))
+        start += size
+    return found
+
+
+def child(data: bytes, parent: Box | None, kind: bytes, skip: int = 0) -> Box | None:
+    """The first box of `kind` inside `parent`; `skip` passes a full box's version and flags."""
+    if parent is None:
+        return None
+    return next((box for box in boxes(data, parent[1] + skip, parent[2]) if box[0] == kind), None)
+
+
+def heif_primary_properties(data: bytes, meta: Box) -> list[int]:
+    """1-based ipco indexes of the properties the ipma box gives the primary item."""
+    pitm, ipma = child(data, meta, b"pitm", 4), child(data, child(data, meta, b"iprp", 4), b"ipma")
+    if pitm is None or ipma is None:
+        return []
+    wide_ids = data[pitm[1]] >= 1
+    primary = struct.unpack_from(">I" if wide_ids else ">H", data, pitm[1] + 4)[0]
+    version, flags = data[ipma[1]], data[ipma[1] + 3]
+    at, (count,) = ipma[1] + 8, struct.unpack_from(">I", data, ipma[1] + 4)
+    for _ in range(count):
+        item = struct.unpack_from(">I" if version >= 1 else ">H", data, at)[0]
+        at += 4 if version >= 1 else 2
+        links, at = data[at], at + 1
+        width = 2 if flags & 1 else 1
+        indexes = [int.from_bytes(data[at + i * width : at + (i + 1) * width], "big")
+                   & (0x7FFF if width == 2 else 0x7F) for i in range(links)]
+        at += links * width
+        if item == primary:
+            return indexes
+    return []
+
+
+def heif_coded_size(data: bytes) -> tuple[int, int] | None:
+    """The primary image's `ispe` width and height, before `irot`; None for other files."""
+    if data[4:8] != b"ftyp":
+        return None
+    try:
+        meta = next((box for box in boxes(data, 0, len(data)) if box[0] == b"meta"), None)
+        ipco = child(data, child(data, meta, b"iprp", 4), b"ipco")
+        if meta is None or ipco is None:
+            return None
+        properties = boxes(data, ipco[1], ipco[2])
+        for index in heif_primary_properties(data, meta):
+            if 0 < index <= len(properties) and properties[index - 1][0] == b"ispe":
+                width, height = struct.unpack_from(">II", data, properties[index - 1][1] + 4)
+                return (width, height) if width and height else None
+    except (struct.error, IndexError):  # a truncated box: the decoder's size stands
+        return None
+    return None
+
+
 # --- the record ---------------------------------------------------------
 
 def read_metadata(data: bytes, image: Image.Image | None) -> dict[str, Any]:
     """One normalised record from a file's bytes and its opened (not decoded) image."""
-    exif = exif_fields(read_exif(data))
+    exif = exif_fields(read_exif(data), data)
     if image is not None and not any(v for v in exif.values()):
         exif = pillow_exif_fields(image) or exif
     iptc = read_iptc(image) if image is not None else {}
     xmp = read_xmp(data)
-    return merge(exif, iptc, xmp)
+    record = merge(exif, iptc, xmp)
+    # reader.heif_stored_size takes this as the coded size when it is the decoded
+    # size transposed; the container's ispe is the truth, EXIF's size a fallback.
+    record["exif_size"] = heif_coded_size(data) or record["exif_size"]
+    return record
 
 
 def merge(exif: dict[str, Any], iptc: dict[str, Any], xmp: dict[str, Any]) -> dict[str, Any]:
     """Combine the three standards: XMP first for text (it is the modern, Unicode one)."""
     record = {name: exif.get(name) for name in PHOTO_FIELDS}
-    record["taken_at"] = exif.get("taken_at") or xmp.get("taken_at")
+    record["taken_at"] = exif.get("taken_at")
+    record["camera_make"] = exif.get("camera_make") or xmp.get("make")
+    record["camera_model"] = exif.get("camera_model") or xmp.get("model")
+    xmp_orientation = xmp.get("orientation")
+    record["orientation"] = exif.get("orientation") or (
+        xmp_orientation if xmp_orientation in range(1, 9) else None
+    )
     record["title"] = xmp.get("title") or iptc.get("title")
     record["caption"] = xmp.get("description") or iptc.get("caption") or exif.get("description")
     record["keywords"] = unique(
@@ -423,6 +645,6 @@ def merge(exif: dict[str, Any], iptc: dict[str, Any], xmp: dict[str, Any]) -> di
     record["sources"] = {
         "exif": {k: exif.get(k) for k in ("artist", "copyright", "description", "xp_keywords")},
         "iptc": iptc,
-        "xmp": {k: v for k, v in xmp.items() if k != "taken_at"},
+        "xmp": {k: v for k, v in xmp.items() if k in XMP_TEXT_FIELDS},
     }
     return record
