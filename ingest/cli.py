@@ -19,6 +19,7 @@ from .demo import write_demo
 from .errors import ArchiveError
 from .manual import load_manual, manual_path
 from .pipeline import Ingest, Summary
+from .workers import DEFAULT_TIMEOUT
 from .retag import manual_tag, retag_archive
 from .register import Register, load_register
 from .tagging import Tagger
@@ -79,15 +80,17 @@ def check_db_writable(db: str) -> None:
 @click.option("--db", default=DEFAULT_DB, show_default=True, help="Archive database to write")
 @register_option
 @click.option("--workers", type=click.IntRange(1, 64), help="Reader processes [default: CPU count]")
+@click.option("--timeout", default=DEFAULT_TIMEOUT, show_default=True, type=click.FloatRange(0.5),
+              help="Seconds one file may take before it is recorded as failed")
 @click.option("--silent", is_flag=True, help="No progress bar and no summary")
 def ingest(paths: tuple[str, ...], db: str, register: str, workers: int | None,
-           silent: bool) -> None:
+           timeout: float, silent: bool) -> None:
     """Read photos under PATHS into the archive (idempotent; originals are never modified)."""
     check_paths(paths)
     check_db_writable(db)
     with fatal_errors():
         tagger = load_tagger(register)  # a bad register stops before the database is touched
-        run = Ingest(db, tagger, workers=workers)
+        run = Ingest(db, tagger, workers=workers, timeout=timeout)
         try:
             summary = run_with_progress(run, list(paths), silent)
         finally:

@@ -8,10 +8,8 @@ an idempotent upsert keyed by sha256.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,7 +17,8 @@ from typing import Callable, Iterable, Iterator
 
 from . import db as archive_db
 from .errors import PhotoError
-from .reader import PhotoRead, safe_read_photo
+from .reader import PhotoRead
+from .workers import DEFAULT_TIMEOUT, ReaderPool
 from .scan import Found, display_path, scan
 from .state import KnownFile, file_key, open_archive
 from .tagging import Tagger
@@ -72,10 +71,11 @@ class Ingest:
     """One ingest run over some paths into one archive."""
 
     def __init__(self, db_path: str | Path, tagger: Tagger, workers: int | None = None,
-                 on_file: ProgressCallback | None = None) -> None:
+                 on_file: ProgressCallback | None = None, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.archive, self.ledger = open_archive(db_path)
         self.tagger = tagger
         self.workers = workers or os.cpu_count() or 1
+        self.timeout = timeout
         self.on_file = on_file or (lambda path, outcome: None)
         self.summary = Summary()
         self.now = now_iso()
@@ -117,16 +117,9 @@ class Ingest:
         """Called once scanning is done with the number of files to read (progress bars)."""
 
     def read_all(self, founds: list[Found]) -> Iterator[tuple[Found, PhotoRead | PhotoError]]:
-        if self.workers <= 1 or len(founds) <= 2:
-            for found in founds:
-                yield found, safe_read_photo(found.path, found.format or "")
-            return
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["ingest.reader"])
-        with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
-            results = pool.map(safe_read_photo, [f.path for f in founds],
-                               [f.format or "" for f in founds], chunksize=1)
-            yield from zip(founds, results)
+        """Read in worker processes (time-limited, crash-isolated), results in scan order."""
+        with ReaderPool(min(self.workers, max(1, len(founds))), self.timeout) as pool:
+            yield from zip(founds, pool.read((f.path, f.format or "") for f in founds))
 
     def write_batch(self, batch: list[tuple[Found, PhotoRead | PhotoError]]) -> None:
         outcomes = []

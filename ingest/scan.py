@@ -69,6 +69,9 @@ def _scan_one(top: str, seen_dirs: set[tuple[int, int]]) -> Iterator[Found]:
         yield Found(top, "error", None, _os_reason(e))
         return
     if not os.path.isdir(top):
+        if not os.path.isfile(top):  # a pipe or device would block or never end
+            yield Found(top, "error", None, "not a regular file (a pipe, socket or device): not read")
+            return
         yield classify(top, stat)
         return
     yield from _walk(top, stat, seen_dirs)
