@@ -17,6 +17,7 @@ import click
 from . import site
 from .demo import write_demo
 from .errors import ArchiveError
+from .lock import writer_lock
 from .manual import load_manual, manual_path
 from .pipeline import Ingest, Summary
 from .workers import DEFAULT_TIMEOUT
@@ -60,6 +61,12 @@ def load_tagger(register: str) -> Tagger:
     return Tagger(load_register(register), load_manual(manual_path(register)))
 
 
+def writing(db: str | Path):
+    """The archive's writer lock, saying so on stderr when another writer holds it."""
+    return writer_lock(db, on_wait=lambda: click.echo(
+        f"Waiting for another photo-archive process to finish writing {db} ...", err=True))
+
+
 def check_paths(paths: tuple[str, ...]) -> None:
     missing = [p for p in paths if not os.path.lexists(p)]
     if missing:
@@ -90,11 +97,12 @@ def ingest(paths: tuple[str, ...], db: str, register: str, workers: int | None,
     check_db_writable(db)
     with fatal_errors():
         tagger = load_tagger(register)  # a bad register stops before the database is touched
-        run = Ingest(db, tagger, workers=workers, timeout=timeout)
-        try:
-            summary = run_with_progress(run, list(paths), silent)
-        finally:
-            run.close()
+        with writing(db):
+            run = Ingest(db, tagger, workers=workers, timeout=timeout)
+            try:
+                summary = run_with_progress(run, list(paths), silent)
+            finally:
+                run.close()
     if not silent:
         report(summary)
 
@@ -163,7 +171,8 @@ def tag(photo: str, car: str | None, event: str | None, session: str | None,
     ((kind, value),) = given.items()
     with fatal_errors():
         tagger = Tagger(load_register(register), load_manual(manual_path(register)))
-        click.echo(manual_tag(db, tagger, photo, kind, value, remove))
+        with writing(db):
+            click.echo(manual_tag(db, tagger, photo, kind, value, remove))
 
 
 @cli.command()
@@ -174,7 +183,9 @@ def retag(db: str, register: str) -> None:
     if not Path(db).is_file():
         raise click.ClickException(f"no archive at {db}: run `photo-archive ingest` first")
     with fatal_errors():
-        changes = retag_archive(db, load_tagger(register))
+        tagger = load_tagger(register)
+        with writing(db):
+            changes = retag_archive(db, tagger)
     for change in changes:
         click.echo(change.line())
     photos = len({c.photo_id for c in changes})
@@ -205,11 +216,12 @@ def demo(folder: str, port: int, no_serve: bool) -> None:
     with fatal_errors():
         click.echo(f"Writing the demo inbox and register to {root}/ ...", err=True)
         inbox, register = write_demo(root)
-        run = Ingest(db, Tagger(load_register(register), load_manual(manual_path(register))))
-        try:
-            summary = run_with_progress(run, [str(inbox)], silent=False)
-        finally:
-            run.close()
+        with writing(db):
+            run = Ingest(db, Tagger(load_register(register), load_manual(manual_path(register))))
+            try:
+                summary = run_with_progress(run, [str(inbox)], silent=False)
+            finally:
+                run.close()
         report(summary)
         if not no_serve:
             click.echo(f"Serving {db} at http://127.0.0.1:{port}/ (Ctrl-C to stop)", err=True)
