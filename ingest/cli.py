@@ -6,7 +6,9 @@ Library errors become one-line messages and exit code 1 here and only here.
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +22,7 @@ from .errors import ArchiveError
 from .lock import writer_lock
 from .manual import load_manual, manual_path
 from .pipeline import Ingest, Summary
+from .watch import watch as watch_inbox
 from .workers import DEFAULT_TIMEOUT
 from .retag import manual_tag, retag_archive
 from .register import Register, load_register
@@ -142,6 +145,45 @@ def run_with_progress(run: Ingest, paths: list[str], silent: bool) -> Summary:
         return run.run(paths)
     finally:
         bar.close()
+
+
+@cli.command()
+@click.argument("inbox", type=click.Path(exists=True, file_okay=False))
+@click.option("--db", default=DEFAULT_DB, show_default=True, help="Archive database to write")
+@register_option
+@click.option("--settle", default=5.0, show_default=True, type=click.FloatRange(0.1),
+              help="Seconds a file must stay unchanged before it is read")
+def watch(inbox: str, db: str, register: str, settle: float) -> None:
+    """Ingest photos as they are dropped into INBOX, until Ctrl-C.
+
+    Files still being copied are left alone until they stop growing. Ctrl-C
+    finishes the batch in flight, then stops.
+    """
+    check_db_writable(db)
+    stop = threading.Event()
+
+    def on_interrupt(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt  # a second Ctrl-C: stop now (the batch is rolled back cleanly)
+        click.echo("Stopping: finishing the batch in flight (Ctrl-C again to abandon it) ...", err=True)
+        stop.set()
+
+    def ingest_batch(paths: list[str]) -> None:
+        with writing(db):
+            run = Ingest(db, load_tagger(register))  # re-read: the register or tags may have changed
+            try:
+                summary = run.run(paths)
+            finally:
+                run.close()
+        report(summary)
+
+    with fatal_errors():
+        load_tagger(register)  # a bad register stops before anything is watched
+        signal.signal(signal.SIGINT, on_interrupt)
+        signal.signal(signal.SIGTERM, on_interrupt)
+        click.echo(f"Watching {inbox} (files are read once unchanged for {settle:g} s; Ctrl-C to stop)", err=True)
+        watch_inbox(inbox, ingest_batch, settle, stop)
+    click.echo("Stopped.", err=True)
 
 
 TAG_KINDS = ("car", "event", "session", "photographer")

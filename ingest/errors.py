@@ -29,3 +29,7 @@ class PhotoError(Exception):
 
 class UnsupportedFile(PhotoError):
     """Not a photo format we ingest (video, sidecar, document): skipped, not failed."""
+
+
+class FileVanished(PhotoError):
+    """The file was moved or deleted between the scan and the read: nothing to ingest."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from . import db as archive_db
-from .errors import PhotoError
+from .errors import FileVanished, PhotoError
 from .reader import PhotoRead
 from .workers import DEFAULT_TIMEOUT, ReaderPool
 from .scan import Found, display_path, scan
@@ -125,6 +125,9 @@ class Ingest:
         outcomes = []
         with self.archive.atomic():
             for found, result in batch:
+                if isinstance(result, FileVanished):  # moved away mid-run: nothing is lost
+                    outcomes.append((found.path, "skipped", str(result)))
+                    continue
                 if isinstance(result, PhotoError):
                     archive_db.record_error(self.archive, display_path(found.path), str(result), self.now)
                     outcomes.append((found.path, "failed", str(result)))

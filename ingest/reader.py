@@ -14,7 +14,7 @@ from typing import Any
 
 from PIL import Image
 
-from .errors import PhotoError
+from .errors import FileVanished, PhotoError
 from .fingerprint import Fingerprint, detect_format, fingerprint, one_line, open_image
 from .metadata import read_metadata
 
@@ -39,7 +39,7 @@ def read_file(path: str) -> tuple[bytes, os.stat_result]:
     except PermissionError:
         raise PhotoError("permission denied: cannot read it (check the file's permissions)") from None
     except FileNotFoundError:
-        raise PhotoError("file vanished before it could be read (moved or deleted)") from None
+        raise FileVanished("file vanished before it could be read (moved or deleted)") from None
     except OSError as e:
         raise PhotoError(f"cannot read: {e.strerror or one_line(e)}") from None
     return data, stat

@@ -11,6 +11,7 @@ deterministic however the work was spread over the cores.
 from __future__ import annotations
 
 import multiprocessing
+import signal
 import time
 from multiprocessing.connection import Connection, wait
 from typing import Iterable, Iterator
@@ -25,6 +26,8 @@ Result = PhotoRead | PhotoError
 
 def _serve(conn: Connection) -> None:
     """Worker loop: read the files it is sent until told to stop (None)."""
+    # Ctrl-C is the main process's business: it finishes or abandons the run, then stops us.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     while True:
         try:
             task = conn.recv()
