@@ -17,6 +17,7 @@ from typing import Iterator
 import click
 
 from . import site
+from .backup import default_backup_name, write_backup
 from .demo import write_demo
 from .errors import ArchiveError
 from .lock import writer_lock
@@ -184,6 +185,17 @@ def watch(inbox: str, db: str, register: str, settle: float) -> None:
         click.echo(f"Watching {inbox} (files are read once unchanged for {settle:g} s; Ctrl-C to stop)", err=True)
         watch_inbox(inbox, ingest_batch, settle, stop)
     click.echo("Stopped.", err=True)
+
+
+@cli.command()
+@register_option
+@click.option("--out", type=click.Path(dir_okay=False), help="Backup file [default: photo-archive-backup-<time>.tar.gz]")
+def backup(register: str, out: str | None) -> None:
+    """Save what cannot be rebuilt from the inbox: the register and tags.yml (manual decisions)."""
+    target = Path(out or default_backup_name())
+    with fatal_errors():
+        names = write_backup(Path(register), target)
+    click.echo(f"Backed up {', '.join(names)} to {target}", err=True)
 
 
 TAG_KINDS = ("car", "event", "session", "photographer")
