@@ -129,7 +129,7 @@ class Ingest:
                     outcomes.append((found.path, "skipped", str(result)))
                     continue
                 if isinstance(result, PhotoError):
-                    archive_db.record_error(self.archive, display_path(found.path), str(result), self.now)
+                    archive_db.record_error(self.archive, self.published(found.path), str(result), self.now)
                     outcomes.append((found.path, "failed", str(result)))
                     continue
                 outcomes.append((found.path, self.write_photo(result), None))
@@ -145,7 +145,7 @@ class Ingest:
     def write_photo(self, read: PhotoRead) -> str:
         """Write one photo's rows (inside the batch transaction); returns its outcome."""
         archive = self.archive
-        path = display_path(read.path)
+        path = self.published(read.path)
         if read.fingerprint.warning:  # kept, but listed so the admin can ask for a new copy
             archive_db.record_error(archive, path, read.fingerprint.warning, self.now)
             self.summary.warnings.append((path, read.fingerprint.warning))
@@ -174,13 +174,17 @@ class Ingest:
             return None
         return archive_db.photo_id_for_sha(self.archive, previous.sha256)
 
+    def published(self, path: str) -> str:
+        """A path as archive.db may show it: readable, private car identifiers scrubbed."""
+        return self.tagger.scrub(display_path(path)) or ""
+
     def _done(self, path: str, outcome: str, reason: str | None = None) -> None:
         self.summary.add(outcome, display_path(path), reason)
         self.on_file(path, outcome)
 
     def _fail(self, path: str, reason: str) -> None:
         with self.archive.atomic():
-            archive_db.record_error(self.archive, display_path(path), reason, self.now)
+            archive_db.record_error(self.archive, self.published(path), reason, self.now)
         self._done(path, "failed", reason)
 
     def close(self) -> None:

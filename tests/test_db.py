@@ -1,0 +1,72 @@
+"""db.py: the published schema as data, ensure_db_shape, idempotent writes."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from ingest import db as archive_db
+from ingest.errors import ArchiveError
+from tests.conftest import rows
+
+SPEC_PHOTO_COLUMNS = [
+    "id", "sha256", "path", "file_name", "file_size", "format", "width", "height", "orientation",
+    "taken_at", "taken_at_local", "camera_make", "camera_model", "camera_serial", "lens",
+    "focal_length", "f_number", "exposure_time", "iso", "latitude", "longitude", "title", "caption",
+    "keywords", "artist", "copyright", "photographer_id", "event_id", "session_id", "credit", "phash",
+    "duplicate_of", "thumbnail", "ingested_at",
+]
+
+
+def test_every_spec_table_and_column_exists(tmp_path: Path) -> None:
+    db = archive_db.connect(tmp_path / "a.db")
+    archive_db.ensure_db_shape(db)
+    assert set(SPEC_PHOTO_COLUMNS) <= set(db["photos"].columns_dict)
+    assert {"photo_id", "car_id", "source", "confidence"} <= set(db["photo_cars"].columns_dict)
+    assert {"path", "error", "ingested_at"} <= set(db["ingest_errors"].columns_dict)
+    for table in ("photographers", "events", "sessions", "cars"):
+        assert "id" in db[table].columns_dict and db[table].pks == ["id"]
+    assert db["photos"].pks == ["id"]
+    assert db["photos"].detect_fts() == "photos_fts"
+
+
+def test_shape_is_idempotent_and_adds_missing_columns(tmp_path: Path) -> None:
+    path = tmp_path / "a.db"
+    conn = sqlite3.connect(path)
+    conn.execute("create table photos (id integer primary key, sha256 text)")  # an old archive
+    conn.commit()
+    conn.close()
+    db = archive_db.connect(path)
+    archive_db.ensure_db_shape(db)
+    schema = db.execute("select sql from sqlite_master order by name").fetchall()
+    archive_db.ensure_db_shape(db)
+    assert db.execute("select sql from sqlite_master order by name").fetchall() == schema
+    assert "thumbnail" in db["photos"].columns_dict
+
+
+def test_wal_mode_and_busy_timeout(tmp_path: Path) -> None:
+    db = archive_db.connect(tmp_path / "a.db")
+    assert db.execute("pragma journal_mode").fetchone()[0] == "wal"
+    assert db.execute("pragma busy_timeout").fetchone()[0] == archive_db.BUSY_TIMEOUT_MS
+
+
+def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "a.db"
+    path.write_text("this is a text file")
+    with pytest.raises(ArchiveError) as error:
+        archive_db.ensure_db_shape(archive_db.connect(path))
+    assert str(error.value).startswith(f"cannot open database {path}:")
+
+
+def test_record_error_is_idempotent(tmp_path: Path) -> None:
+    db = archive_db.connect(tmp_path / "a.db")
+    archive_db.ensure_db_shape(db)
+    archive_db.record_error(db, "x.jpg", "empty file", "2025-01-01T00:00:00Z")
+    archive_db.record_error(db, "x.jpg", "empty file", "2026-01-01T00:00:00Z")
+    assert rows(tmp_path / "a.db", "select * from ingest_errors") == [
+        {"path": "x.jpg", "error": "empty file", "ingested_at": "2025-01-01T00:00:00Z"}]
+    archive_db.record_error(db, "x.jpg", "truncated", "2026-01-01T00:00:00Z")
+    archive_db.clear_error(db, "y.jpg")
+    assert [r["error"] for r in rows(tmp_path / "a.db", "select * from ingest_errors")] == ["truncated"]
