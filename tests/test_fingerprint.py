@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-import imagehash
 import pytest
 from PIL import Image
 
@@ -31,7 +30,7 @@ def test_known_hash_values_are_stable(tmp_path: Path) -> None:
     """Pinned: a change here means every stored hash in every archive changes."""
     path = save_photo(scene(7), tmp_path / "p.png")
     result = print_of(path, "PNG")
-    assert (result.phash, len(result.phash), len(result.dhash)) == (str(imagehash.phash(scene(7))), 16, 16)
+    assert (result.phash, result.dhash) == ("d2be0f14ceec3c14", "60783313cc9cc069")
 
 
 def test_same_file_same_hash_every_time(tmp_path: Path) -> None:
