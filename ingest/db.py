@@ -61,6 +61,8 @@ TABLES: dict[str, dict[str, Any]] = {
             "car_names": str, "phash": str, "dhash": str,
             "duplicate_of": int, "thumbnail": bytes, "thumbnail_width": int,
             "thumbnail_height": int, "ingested_at": str, "updated_at": str,
+            # A duplicate shows its original's photographer and credit (dedupe.py); its own are kept here.
+            "own_photographer_id": str, "own_photographer_source": str, "own_credit": str,
         },
         "pk": "id",
         "foreign_keys": [
@@ -86,10 +88,48 @@ TABLES: dict[str, dict[str, Any]] = {
         "foreign_keys": [("photo_id", "photos", "id"), ("car_id", "cars", "id")],
         "indexes": [["car_id"]],
     },
+    "photo_signatures": {
+        # Near-duplicate search (dedupe.py): a 64 px greyscale miniature and its centre hash.
+        "columns": {"photo_id": int, "chash": str, "signature": bytes},
+        "pk": "photo_id",
+        "foreign_keys": [("photo_id", "photos", "id")],
+    },
+    "duplicate_links": {
+        # Verified near-duplicate pairs (photo_id < other_id): clusters are decided from these.
+        "columns": {"photo_id": int, "other_id": int, "distance": int, "unexplained": float},
+        "pk": ("photo_id", "other_id"),
+        "foreign_keys": [("photo_id", "photos", "id"), ("other_id", "photos", "id")],
+        "indexes": [["other_id"]],
+    },
     "ingest_errors": {
         "columns": {"path": str, "error": str, "ingested_at": str},
         "pk": "path",
     },
+}
+
+
+# Views that answer members' and the admin's questions directly.
+VIEWS = {
+    "event_attendance": """
+        select e.id as event_id, e.name as event_name, c.id as car_id, c.nickname, c.color,
+               count(distinct coalesce(p.duplicate_of, p.id)) as photos
+        from photo_cars pc
+        join photos p on p.id = pc.photo_id
+        join events e on e.id = p.event_id
+        join cars c on c.id = pc.car_id
+        group by e.id, c.id
+        order by e.start, e.id, c.id""",
+    "cars_without_photos": """
+        select c.id as car_id, c.production_number, c.vin, c.color, c.nickname, c.plates
+        from cars c
+        where not exists (select 1 from photo_cars pc where pc.car_id = c.id)
+        order by c.id""",
+    "photos_without_photographer": """
+        select p.id, p.path, p.file_name, p.taken_at, p.camera_make, p.camera_model, p.camera_serial,
+               p.artist, p.credit, p.event_id, p.duplicate_of
+        from photos p
+        where p.photographer_id is null
+        order by p.camera_serial, p.path""",
 }
 
 
@@ -112,6 +152,8 @@ def ensure_db_shape(db: sqlite_utils.Database) -> None:
     with db.atomic():
         for name, spec in TABLES.items():
             ensure_table(db, name, spec)
+        for name, sql in VIEWS.items():
+            db.create_view(name, sql, replace=True)  # unchanged SQL: nothing is written
 
 
 def ensure_table(db: sqlite_utils.Database, name: str, spec: dict[str, Any]) -> None:

@@ -17,6 +17,7 @@ a decision follows the photo's bytes through moves, renames and rebuilds.
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import tempfile
@@ -54,7 +55,7 @@ class PhotoDecisions:
     not_duplicate_of: list[str] = field(default_factory=list)
 
     def is_empty(self) -> bool:
-        return not (self.add or self.remove or self.duplicate_of or self.not_duplicate_of)
+        return not set(self.as_yaml()) - {"path"}
 
     def as_yaml(self) -> dict[str, Any]:
         out: dict[str, Any] = {"path": self.path} if self.path else {}
@@ -85,6 +86,19 @@ class Manual:
             decisions.path = path
         return decisions
 
+    def follow(self, old_sha256: str, new_sha256: str, path: str | None = None) -> bool:
+        """A re-exported file (same path, new bytes) keeps the decisions made about its old bytes.
+
+        Returns True when decisions were copied (then `save()`); the old entry
+        stays, in case the old bytes turn up again elsewhere.
+        """
+        old = self.photos.get(old_sha256)
+        if old is None or old.is_empty() or not self.get(new_sha256).is_empty():
+            return False
+        self.photos[new_sha256] = PhotoDecisions(
+            path=path or old.path, add=copy.deepcopy(old.add), remove=copy.deepcopy(old.remove))
+        return True
+
     def save(self) -> None:
         if self.path is None:
             raise ArchiveError("no register file given: manual tags are kept beside it (use --register)")
@@ -109,17 +123,57 @@ def atomic_write(path: Path, text: str) -> None:
 
 
 def load_manual(path: Path | None) -> Manual:
-    """Read the decisions file; a missing file is an empty one."""
+    """Read the decisions file; a missing file is an empty one.
+
+    Every value is read as the text typed (YAML's BaseLoader): a hand-written
+    `cars: [0042]` is car "0042", not the octal number 34.
+    """
     if path is None or not path.exists():
         return Manual(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as e:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.BaseLoader) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
         raise ArchiveError(f"cannot read manual tags {path}: {' '.join(str(e).split())}") from None
-    photos = data.get("photos") or {} if isinstance(data, dict) else None
+    photos = (data.get("photos") or {}) if isinstance(data, dict) else None
     if not isinstance(photos, dict):
         raise ArchiveError(f"{path}: expected a mapping 'photos:' of sha256 -> decisions")
-    return Manual(path, {sha: parse_decisions(path, sha, entry) for sha, entry in photos.items()})
+    return Manual(path, {str(sha).lower(): parse_decisions(path, str(sha).lower(), entry)
+                         for sha, entry in photos.items()})
+
+
+ENTRY_KEYS = ("path", "add", "remove", "duplicate_of", "not_duplicate_of")
+NULLS = ("", "~", "null", "Null", "NULL")
+
+
+def scalar(where: str, key: str, value: Any) -> str | None:
+    """One id (or path) as text; YAML's spellings of null are no value."""
+    if value is None or value in NULLS:
+        return None
+    if not isinstance(value, str):
+        raise ArchiveError(f"{where}: '{key}' must be a single value, not a list or mapping")
+    return value.strip() or None
+
+
+def id_list(where: str, key: str, value: Any) -> list[str]:
+    if value is None or value in NULLS:
+        return []
+    if isinstance(value, str):
+        return [value.strip()] if value.strip() else []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ArchiveError(f"{where}: '{key}' must be a list of ids")
+    return [v.strip() for v in value if v.strip() and v not in NULLS]
+
+
+def parse_tags(where: str, key: str, value: Any) -> dict[str, Any]:
+    """`add:` or `remove:`: cars (a list) and one event, session and photographer."""
+    if value is None or value in NULLS:
+        return {}
+    if not isinstance(value, dict) or set(value) - set(KINDS):
+        raise ArchiveError(f"{where}: '{key}' takes cars, event, session, photographer")
+    tags: dict[str, Any] = {"cars": id_list(where, f"{key}.cars", value.get("cars"))}
+    for kind in KINDS[1:]:
+        tags[kind] = scalar(where, f"{key}.{kind}", value.get(kind))
+    return {k: v for k, v in tags.items() if v}
 
 
 def parse_decisions(path: Path, sha: Any, entry: Any) -> PhotoDecisions:
@@ -128,17 +182,13 @@ def parse_decisions(path: Path, sha: Any, entry: Any) -> PhotoDecisions:
         raise ArchiveError(f"{where}: the key must be a photo's sha256 (64 hex digits)")
     if not isinstance(entry, dict):
         raise ArchiveError(f"{where}: expected a mapping of decisions")
-    unknown = set(entry) - {"path", "add", "remove", "duplicate_of", "not_duplicate_of"}
+    unknown = sorted(set(entry) - set(ENTRY_KEYS))
     if unknown:
-        raise ArchiveError(f"{where}: unknown key '{sorted(unknown)[0]}' (allowed: path, add, remove, duplicate_of, not_duplicate_of)")
-    decisions = PhotoDecisions(path=entry.get("path"), duplicate_of=entry.get("duplicate_of"),
-                               not_duplicate_of=list(entry.get("not_duplicate_of") or []))
-    for key in ("add", "remove"):
-        value = entry.get(key) or {}
-        if not isinstance(value, dict) or set(value) - set(KINDS):
-            raise ArchiveError(f"{where}: '{key}' takes cars, event, session, photographer")
-        cars = value.get("cars") or []
-        if not isinstance(cars, list):
-            raise ArchiveError(f"{where}: '{key}.cars' must be a list of car ids")
-        setattr(decisions, key, {**value, "cars": [str(c) for c in cars]})
-    return decisions
+        raise ArchiveError(f"{where}: unknown key '{unknown[0]}' (allowed: {', '.join(ENTRY_KEYS)})")
+    return PhotoDecisions(
+        path=scalar(where, "path", entry.get("path")),
+        add=parse_tags(where, "add", entry.get("add")),
+        remove=parse_tags(where, "remove", entry.get("remove")),
+        duplicate_of=scalar(where, "duplicate_of", entry.get("duplicate_of")),
+        not_duplicate_of=id_list(where, "not_duplicate_of", entry.get("not_duplicate_of")),
+    )

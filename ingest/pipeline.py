@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from . import db as archive_db
+from . import dedupe
 from .errors import FileVanished, PhotoError
 from .reader import PhotoRead
+from .retag import refresh
 from .workers import DEFAULT_TIMEOUT, ReaderPool
 from .scan import Found, display_path, scan
 from .state import KnownFile, file_key, open_archive
@@ -82,6 +84,7 @@ class Ingest:
         self.known: dict[str, KnownFile] = {}
         self.reading = False              # True once the planned files are being read
         self.read_started: float | None = None
+        self._deduper: dedupe.Deduper | None = None
 
     def plan(self, paths: list[str]) -> list[Found]:
         """Sort scanned files into the ones to read; count the rest right away."""
@@ -103,8 +106,8 @@ class Ingest:
 
     def run(self, paths: list[str]) -> Summary:
         started = time.monotonic()
-        with self.archive.atomic():
-            self.tagger.save_register(self.archive)
+        # A register or tags.yml edit since the last run reaches every photo first.
+        self.retagged = refresh(self.archive, self.ledger, self.tagger, self.now)
         to_read = self.plan(paths)
         self.on_plan(len(to_read))
         self.reading, self.read_started = True, time.monotonic()
@@ -158,12 +161,24 @@ class Ingest:
             outcome = "unchanged" if known_here else "duplicate"
         else:
             replaces = self._replaced_photo(read, previous)
+            if replaces is not None and previous is not None and self.tagger.manual.follow(
+                    previous.sha256, read.sha256, display_path(read.path)):
+                self.tagger.manual.save()  # manual tags follow a re-exported file to its new bytes
             row, cars = self.tagger.photo_row(read, self.now)
             photo_id = archive_db.save_photo(archive, row, replaces)
             archive_db.save_cars(archive, photo_id, cars)
+            # Against the whole archive: links its near-duplicates, re-points their cluster.
+            self.deduper.photo_written(archive, photo_id, read.fingerprint.signature)
             outcome = "updated" if replaces is not None else "new"
         archive_db.move_file(archive, photo_id, path, self.now)
         return outcome
+
+    @property
+    def deduper(self) -> dedupe.Deduper:
+        """The archive's near-duplicate index, loaded once per run, at the first photo written."""
+        if self._deduper is None:
+            self._deduper = dedupe.Deduper(self.archive, self.tagger.manual)
+        return self._deduper
 
     def _replaced_photo(self, read: PhotoRead, previous: KnownFile | None) -> int | None:
         """A changed file updates its old photo in place, if no other file holds the old bytes."""

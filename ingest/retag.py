@@ -2,31 +2,36 @@
 
 Uses the raw metadata kept in the private ledger, so no pixel is read: after
 a register edit (a new car, a corrected session time, a car made private)
-`retag` brings every photo up to date and says what changed.
+`retag` brings every photo up to date and says what changed. `refresh` is the
+same, run by ingest only when the rules, the register or tags.yml changed.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Any, Iterator
 
 import sqlite_utils
 
 from . import db as archive_db
 from .errors import ArchiveError
+from .register import Register
 from .state import Ledger, file_key, open_archive
-from .tagging import Tagger
+from .tagging import SCRUBBED_FIELDS, Tagger, remove_stale, upsert_register
 
 # Written with every decision but not worth a line of their own in the report.
 DERIVED = ("car_names", "event_name", "session_name", "photographer_source", "event_source")
+FINGERPRINT_KEY = "tagging_fingerprint"  # in the ledger's info table: private, like the register
+INHERITED = ("photographer_id", "photographer_source", "credit")  # what a duplicate takes from its original
 
 
 @dataclass(frozen=True)
 class Change:
     photo_id: int
     path: str
-    what: str          # a column name, or "cars"
+    what: str          # a column name, "cars" or "files"
     old: Any
     new: Any
 
@@ -48,37 +53,130 @@ def car_set(db: sqlite_utils.Database, photo_id: int) -> list[tuple[str, str, fl
     return [tuple(row) for row in rows]
 
 
+def published(archive: sqlite_utils.Database, photo_id: int, columns: list[str]) -> dict[str, Any]:
+    row = archive.execute(f"select {', '.join(columns)} from photos where id = ?", [photo_id]).fetchone()
+    return dict(zip(columns, row))
+
+
+def column_changes(photo_id: int, old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
+    return [Change(photo_id, old.get("path") or new.get("path"), col, old[col], new[col])
+            for col in new if old[col] != new[col] and col not in DERIVED]
+
+
+def own_decisions(archive: sqlite_utils.Database, photo_id: int, row: dict[str, Any]) -> dict[str, Any]:
+    """A duplicate shows its original's photographer and credit (dedupe.py): its own go to own_* columns.
+
+    Only where those columns exist, so that retag never undoes what dedupe decided.
+    """
+    (duplicate_of,) = archive.execute("select duplicate_of from photos where id = ?", [photo_id]).fetchone()
+    if duplicate_of is None:
+        return row
+    columns = archive.table("photos").columns_dict
+    return {(f"own_{col}" if col in INHERITED and f"own_{col}" in columns else col): value
+            for col, value in row.items()}
+
+
+def decided_path(paths: list[tuple[str, str]], shown: str, tagger: Tagger) -> str:
+    """The file the photo was decided from at ingest (its published path), else the oldest."""
+    from .scan import display_path
+
+    return next((p for p, _ in paths if tagger.scrub(display_path(p)) == shown), paths[0][0])
+
+
 def retag_photo(archive: sqlite_utils.Database, ledger: Ledger, tagger: Tagger, photo_id: int,
                 sha256: str, now: str) -> list[Change]:
     """Re-decide one photo; writes only what differs (inside the caller's transaction)."""
     record = ledger.record(sha256)
     paths = ledger.paths_for(sha256)
     if record is None or not paths:
-        return []  # not in the ledger (deleted?): the next ingest re-reads it
-    new_row, new_cars = tagger.decide(paths[0][0], record, sha256)
-    old_row = archive.execute(
-        f"select {', '.join(new_row)} from photos where id = ?", [photo_id]).fetchone()
-    old = dict(zip(new_row, old_row))
-    shown = old["path"]
-    changes = [Change(photo_id, shown, col, old[col], new_row[col]) for col in new_row
-               if old[col] != new_row[col] and col not in DERIVED]
+        return rescrub_photo(archive, tagger, photo_id, now)  # the next ingest re-reads it
+    shown = published(archive, photo_id, ["path"])["path"]
+    new_row, new_cars = tagger.decide(decided_path(paths, shown, tagger), record, sha256)
+    new_row = own_decisions(archive, photo_id, new_row)
+    old = published(archive, photo_id, list(new_row))
+    changes = column_changes(photo_id, old, new_row)
     before = car_set(archive, photo_id)
     after = [(t["car_id"], t["source"], t["confidence"]) for t in new_cars]
     if before != after:
-        changes.append(Change(photo_id, shown, "cars", [c for c, *_ in before], [c for c, *_ in after]))
+        changes.append(Change(photo_id, old["path"], "cars", [c for c, *_ in before], [c for c, *_ in after]))
         archive_db.save_cars(archive, photo_id, new_cars)
     if changes or any(old[col] != new_row[col] for col in DERIVED):
         archive.table("photos").update(photo_id, {**new_row, "updated_at": now})
-    return changes
+    return changes + sync_files(archive, tagger, photo_id, paths, new_row["path"])
+
+
+def sync_files(archive: sqlite_utils.Database, tagger: Tagger, photo_id: int,
+               paths: list[tuple[str, str]], shown: str) -> list[Change]:
+    """photo_files lists the photo's paths as published: scrubbed like photos.path."""
+    from .scan import display_path
+
+    old = {row[0]: row[1] for row in archive.execute(
+        "select path, first_seen from photo_files where photo_id = ?", [photo_id])}
+    new = {}
+    for path, first_seen in paths:
+        scrubbed = tagger.scrub(display_path(path)) or ""
+        new.setdefault(scrubbed, old.get(scrubbed, first_seen))
+    if set(new) == set(old):
+        return []
+    archive.execute("delete from photo_files where photo_id = ?", [photo_id])
+    archive.table("photo_files").insert_all(
+        {"photo_id": photo_id, "path": p, "file_name": tagger.scrub(PurePath(p).name), "first_seen": seen}
+        for p, seen in sorted(new.items()))
+    return [Change(photo_id, shown, "files", sorted(old), sorted(new))]
+
+
+def rescrub_photo(archive: sqlite_utils.Database, tagger: Tagger, photo_id: int, now: str) -> list[Change]:
+    """Without the raw metadata, at least apply privacy to what is published (scrubbing is idempotent)."""
+    old = published(archive, photo_id, [*SCRUBBED_FIELDS, "car_names"])
+    car_ids = [car_id for car_id, *_ in car_set(archive, photo_id)]
+    new = {**tagger.scrub_row(old), "car_names": tagger.car_names(car_ids)}
+    changes = column_changes(photo_id, old, new)
+    if old != new:
+        archive.table("photos").update(photo_id, {**new, "updated_at": now})
+    files = [(p, seen) for p, seen in archive.execute(
+        "select path, first_seen from photo_files where photo_id = ?", [photo_id])]
+    return changes + sync_files(archive, tagger, photo_id, files, new["path"])
 
 
 def retag_all(archive: sqlite_utils.Database, ledger: Ledger, tagger: Tagger, now: str) -> list[Change]:
-    """Every photo in the archive, in one transaction."""
+    """Every photo in the archive, in one transaction.
+
+    New register entries are written first (tags point at them), entries gone
+    from the register are deleted last, so that each photo's change is seen
+    and reported before its old tag disappears.
+    """
     changes: list[Change] = []
     with archive.atomic():
-        tagger.save_register(archive)
+        upsert_register(archive, tagger.register)
         for photo_id, sha256 in archive.execute("select id, sha256 from photos order by id").fetchall():
             changes += retag_photo(archive, ledger, tagger, photo_id, sha256, now)
+        remove_stale(archive, tagger.register)
+    return changes
+
+
+def stored_fingerprint(ledger: Ledger) -> str | None:
+    row = ledger.db.execute("select value from info where key = ?", [FINGERPRINT_KEY]).fetchone()
+    return row[0] if row else None
+
+
+def remember_fingerprint(ledger: Ledger, tagger: Tagger) -> None:
+    with ledger.db.atomic():
+        ledger.db.table("info").upsert({"key": FINGERPRINT_KEY, "value": tagger.fingerprint()}, pk="key")
+
+
+def refresh(archive: sqlite_utils.Database, ledger: Ledger, tagger: Tagger, now: str) -> list[Change]:
+    """For ingest, before it reads: re-decide every photo if the rules, register or tags.yml changed.
+
+    A register edit (a car made private, a session moved) or a hand-edited
+    tags.yml then reaches the archive with the next ingest, not only with
+    `retag`; an unchanged setup costs one comparison.
+    """
+    if stored_fingerprint(ledger) == tagger.fingerprint():
+        with archive.atomic():
+            tagger.save_register(archive)
+        return []
+    changes = retag_all(archive, ledger, tagger, now)
+    remember_fingerprint(ledger, tagger)
     return changes
 
 
@@ -100,10 +198,9 @@ def _candidates(archive: sqlite_utils.Database, ledger: Ledger, selector: str) -
     if len(selector) >= 6 and all(c in "0123456789abcdef" for c in selector.lower()):
         yield from archive.execute(query + "sha256 like ?", [selector.lower() + "%"])
     yield from archive.execute(
-        query + "id in (select photo_id from photo_files where file_name = ?)", [selector])
+        query + "id in (select photo_id from photo_files where file_name = ? or path = ?)", [selector, selector])
     if os.path.exists(selector) or os.sep in selector:
-        key = file_key(selector)
-        row = ledger.db.execute("select sha256 from files where key = ?", [key]).fetchone()
+        row = ledger.db.execute("select sha256 from files where key = ?", [file_key(selector)]).fetchone()
         if row:
             yield from archive.execute(query + "sha256 = ?", [row[0]])
 
@@ -117,14 +214,15 @@ def now_iso() -> str:
 def retag_archive(db_path: str, tagger: Tagger) -> list[Change]:
     archive, ledger = open_archive(db_path)
     try:
-        return retag_all(archive, ledger, tagger, now_iso())
+        changes = retag_all(archive, ledger, tagger, now_iso())
+        remember_fingerprint(ledger, tagger)
+        return changes
     finally:
         archive.close()
         ledger.close()
 
 
-def check_known(tagger: Tagger, kind: str, value: str) -> None:
-    register = tagger.register
+def check_known(register: Register, kind: str, value: str) -> None:
     lookup = {"car": register.car, "event": register.event, "session": register.session,
               "photographer": register.photographer}[kind]
     if lookup(value) is None:
@@ -132,7 +230,7 @@ def check_known(tagger: Tagger, kind: str, value: str) -> None:
 
 
 def record_decision(tagger: Tagger, sha256: str, path: str, kind: str, value: str, remove: bool) -> None:
-    """Add (or remove) one manual tag in tags.yml; the opposite decision is withdrawn."""
+    """Add (or remove) one manual tag in tags.yml; the opposite and contradicting decisions are withdrawn."""
     decisions = tagger.manual.edit(sha256, path)
     key = "cars" if kind == "car" else kind
     mine, other = (decisions.remove, decisions.add) if remove else (decisions.add, decisions.remove)
@@ -143,18 +241,38 @@ def record_decision(tagger: Tagger, sha256: str, path: str, kind: str, value: st
         if other.get(key) == value:
             del other[key]
         mine[key] = value
+    consistent_when(tagger.register, decisions.add, decisions.remove, key, remove)
     tagger.manual.save()
+
+
+def consistent_when(register: Register, add: dict[str, Any], remove: dict[str, Any], key: str,
+                    removing: bool) -> None:
+    """The latest event or session decision wins over an older one it contradicts."""
+    session = register.session(add.get("session") or "")
+    if key == "event" and not removing and session and session.event_id != add["event"]:
+        del add["session"]               # tagged with another event: the session was wrong too
+    if key == "event" and removing and session and session.event_id == remove["event"]:
+        del add["session"]               # not at this event: not at its sessions either
+    if key == "session" and not removing and add.get("event") not in (None, session.event_id):
+        add["event"] = session.event_id  # a session implies its event
+    if key == "session" and not removing and remove.get("event") == session.event_id:
+        del remove["event"]
 
 
 def manual_tag(db_path: str, tagger: Tagger, selector: str, kind: str, value: str, remove: bool) -> str:
     """Record a manual tag and apply it to the archive now; returns what happened, in one line."""
-    check_known(tagger, kind, value)
+    check_known(tagger.register, kind, value)
     archive, ledger = open_archive(db_path)
     try:
-        photo_id, sha256, path = find_photo(archive, ledger, selector)
-        record_decision(tagger, sha256, path, kind, value, remove)
+        photo_id, sha256, shown = find_photo(archive, ledger, selector)
+        # tags.yml is private like the register: it may keep the real path, for people to read.
+        paths = ledger.paths_for(sha256)
+        up_to_date = stored_fingerprint(ledger) == tagger.fingerprint()
+        record_decision(tagger, sha256, paths[0][0] if paths else shown, kind, value, remove)
         with archive.atomic():
             changes = retag_photo(archive, ledger, tagger, photo_id, sha256, now_iso())
+        if up_to_date:
+            remember_fingerprint(ledger, tagger)  # the other photos are as decided: no full refresh needed
     finally:
         archive.close()
         ledger.close()
@@ -163,4 +281,6 @@ def manual_tag(db_path: str, tagger: Tagger, selector: str, kind: str, value: st
     if kind == "car" and not remove and value not in tagger.public_ids:
         note = " (a private car: kept in tags.yml, never published)"
     effect = "; ".join(c.line().split(": ", 1)[1] for c in changes) or "no change in the archive"
-    return f"{kind} {value} {verb} photo {photo_id} ({path}){note}: {effect}"
+    if not paths:
+        effect = "saved in tags.yml; its metadata is not in the private ledger: run ingest, then retag"
+    return f"{kind} {value} {verb} photo {photo_id} ({shown}){note}: {effect}"
