@@ -3,25 +3,57 @@
 The repository root is a Datasette configuration directory (metadata.yml,
 templates/, plugins/); `datasette publish` has no such mode, so the files are
 passed explicitly, the same way the README's publish command does.
+
+metadata.yml configures the database `archive` (archive.db). Datasette names
+a database after its file, so an archive in another file gets a copy of the
+metadata with that section renamed.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from .errors import ArchiveError
 
 SITE_DIR = Path(__file__).resolve().parent.parent
+DATABASE = "archive"  # the database metadata.yml configures
 
 
-def site_args(site_dir: Path = SITE_DIR) -> list[str]:
-    """--metadata / --template-dir / --plugins-dir for the site files that exist."""
+def load_metadata(site_dir: Path = SITE_DIR) -> dict[str, Any]:
     metadata = site_dir / "metadata.yml"
     if not metadata.is_file():
         raise ArchiveError(f"site files not found: {metadata} is missing (run from a checkout)")
-    args = ["--metadata", str(metadata)]
+    try:
+        return yaml.safe_load(metadata.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise ArchiveError(f"{metadata} is not valid YAML: {' '.join(str(e).split())}") from None
+
+
+def database_name(db: str | Path) -> str:
+    """The name Datasette gives a database file: its name without the suffix."""
+    return Path(db).stem
+
+
+def metadata_for(db: str | Path, site_dir: Path = SITE_DIR) -> dict[str, Any]:
+    """metadata.yml, with its `archive` section under the name Datasette will use for `db`."""
+    metadata = load_metadata(site_dir)
+    name = database_name(db)
+    databases = metadata.get("databases") or {}
+    if name != DATABASE and DATABASE in databases:
+        metadata["databases"] = {(name if key == DATABASE else key): value for key, value in databases.items()}
+    return metadata
+
+
+def folder_args(site_dir: Path = SITE_DIR) -> list[str]:
+    """--template-dir / --plugins-dir / --static for the site folders that exist."""
+    args = []
     for option, folder in (("--template-dir", "templates"), ("--plugins-dir", "plugins"),
                            ("--static", "static")):
         if (site_dir / folder).is_dir():
@@ -30,11 +62,41 @@ def site_args(site_dir: Path = SITE_DIR) -> list[str]:
     return args
 
 
+def site_args(db: str | Path = f"{DATABASE}.db", site_dir: Path = SITE_DIR,
+              scratch: Path | None = None) -> list[str]:
+    """Datasette options for serving `db` with the site files.
+
+    When `db` is not named archive.db the renamed metadata is written to
+    `scratch` (a folder the caller removes afterwards).
+    """
+    metadata = site_dir / "metadata.yml"
+    renamed = metadata_for(db, site_dir)
+    if database_name(db) != DATABASE and scratch is not None:
+        metadata = scratch / "metadata.json"
+        metadata.write_text(json.dumps(renamed, ensure_ascii=False), encoding="utf-8")
+    return ["--metadata", str(metadata), *folder_args(site_dir)]
+
+
 def serve(db: str, port: int = 8001, host: str = "127.0.0.1") -> int:
     """Run Datasette in the foreground; returns its exit code."""
-    command = [sys.executable, "-m", "datasette", "serve", db, *site_args(),
-               "--host", host, "--port", str(port)]
-    try:
-        return subprocess.call(command)
-    except KeyboardInterrupt:
-        return 0
+    with tempfile.TemporaryDirectory(prefix="photo-archive-site-") as scratch:
+        command = [sys.executable, "-m", "datasette", "serve", db, *site_args(db, scratch=Path(scratch)),
+                   "--host", host, "--port", str(port)]
+        try:
+            return subprocess.call(command)
+        except KeyboardInterrupt:
+            return 0
+
+
+def datasette_app(db: str | Path, site_dir: Path = SITE_DIR):
+    """The same site as `serve`, as an in-process Datasette instance (for tests and scripts)."""
+    from datasette.app import Datasette
+
+    static = site_dir / "static"
+    return Datasette(
+        [str(db)],
+        metadata=metadata_for(db, site_dir),
+        template_dir=str(site_dir / "templates"),
+        plugins_dir=str(site_dir / "plugins"),
+        static_mounts=[("static", str(static))] if static.is_dir() else None,
+    )
