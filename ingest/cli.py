@@ -10,7 +10,7 @@ import signal
 import sys
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -23,6 +23,7 @@ from .errors import ArchiveError
 from .lock import writer_lock
 from .manual import load_manual, manual_path
 from .pipeline import Ingest, Summary
+from .previews import build_previews
 from .watch import watch as watch_inbox
 from .workers import DEFAULT_TIMEOUT
 from .retag import manual_tag, retag_archive
@@ -198,6 +199,31 @@ def backup(register: str, out: str | None) -> None:
     click.echo(f"Backed up {', '.join(names)} to {target}", err=True)
 
 
+@cli.command()
+@click.option("--db", default=DEFAULT_DB, show_default=True, help="Archive whose previews to make")
+@click.option("--force", is_flag=True, help="Make every preview again, not only the missing ones")
+@click.option("--workers", type=click.IntRange(1, 64), help="Threads [default: CPU count]")
+@click.option("--silent", is_flag=True, help="No progress bar and no summary")
+def previews(db: str, force: bool, workers: int | None, silent: bool) -> None:
+    """Make the photo pages' ~1600 px previews beside the archive (for publishing)."""
+    if not Path(db).is_file():
+        raise click.ClickException(f"no archive at {db}: run `photo-archive ingest` first")
+    with fatal_errors(), ExitStack() as stack:
+        bars = []
+
+        def start(count: int) -> None:
+            if not silent and sys.stderr.isatty():
+                bars.append(stack.enter_context(
+                    click.progressbar(length=count, label="Previews", file=sys.stderr, show_pos=True)))
+
+        summary = build_previews(db, force=force, workers=workers, on_plan=start,
+                                 on_photo=lambda sha256, outcome: bars and bars[0].update(1))
+    if not silent:
+        for label, reason in summary.failures:
+            click.echo(f"failed: {label}: {reason}", err=True)
+        click.echo(summary.line(), err=True)
+
+
 TAG_KINDS = ("car", "event", "session", "photographer")
 
 
@@ -244,6 +270,58 @@ def retag(db: str, register: str) -> None:
         click.echo(change.line())
     photos = len({c.photo_id for c in changes})
     click.echo(f"{photos} photo{'s' if photos != 1 else ''} changed ({len(changes)} tag changes)", err=True)
+
+
+@cli.command()
+@click.option("--not-duplicate", "not_duplicate", nargs=2, metavar="A B",
+              help="Record that photo A is not a duplicate of photo B")
+@click.option("--duplicate-of", "duplicate_of", nargs=2, metavar="A B",
+              help="Record that photo A is a duplicate of photo B")
+@click.option("--recluster", is_flag=True,
+              help="Search and verify the whole archive again from stored signatures (no pixels read)")
+@click.option("--db", default=DEFAULT_DB, show_default=True, help="Archive database")
+@register_option
+def duplicates(not_duplicate: tuple[str, str] | None, duplicate_of: tuple[str, str] | None,
+               recluster: bool, db: str, register: str) -> None:
+    """List near-duplicate clusters for review, or record a verdict (A, B: id, sha256 prefix or path).
+
+    Each original is listed with its duplicates, how close each is, and the
+    credit they inherit. A verdict is saved in tags.yml beside the register,
+    applied at once, and kept through re-ingest and rebuilds.
+    """
+    if not_duplicate and duplicate_of:
+        raise click.UsageError("give one of --not-duplicate and --duplicate-of, not both")
+    if recluster and (not_duplicate or duplicate_of):
+        raise click.UsageError("--recluster re-decides every cluster: run it on its own")
+    if not Path(db).is_file():
+        raise click.ClickException(f"no archive at {db}: run `photo-archive ingest` first")
+    from . import dedupe
+    from .db import connect, ensure_db_shape
+
+    with fatal_errors():
+        manual = load_manual(manual_path(register))
+        if not_duplicate or duplicate_of:
+            first, second = not_duplicate or duplicate_of
+            with writing(db):
+                click.echo(dedupe.record_verdict(db, manual, first, second, duplicate=bool(duplicate_of)))
+            return
+        archive = connect(db)
+        try:
+            ensure_db_shape(archive)  # an archive from before near-duplicate search
+            if recluster:
+                with writing(db):
+                    started = time.monotonic()
+                    photos, links, changed = dedupe.recluster_all(archive, manual)
+                click.echo(f"{photos} photos searched, {links} duplicate pairs verified, "
+                           f"{len(changed)} photos re-pointed in {time.monotonic() - started:.1f}s", err=True)
+            clusters = dedupe.clusters_for_review(archive, manual)
+        finally:
+            archive.close()
+    for cluster in clusters:
+        click.echo("\n".join(cluster.lines()))
+    copies = sum(len(c.duplicates) for c in clusters)
+    click.echo(f"{len(clusters)} cluster{'s' if len(clusters) != 1 else ''}, "
+               f"{copies} duplicate{'s' if copies != 1 else ''}", err=True)
 
 
 @cli.command()

@@ -89,8 +89,9 @@ TABLES: dict[str, dict[str, Any]] = {
         "indexes": [["car_id"]],
     },
     "photo_signatures": {
-        # Near-duplicate search (dedupe.py): a 64 px greyscale miniature and its centre hash.
-        "columns": {"photo_id": int, "chash": str, "signature": bytes},
+        # Near-duplicate search (dedupe.py): a 64 px miniature, its centre's DCT and mean hashes,
+        # and the hashes of all 31 search windows (so re-clustering reads no pixels and hashes nothing).
+        "columns": {"photo_id": int, "chash": str, "cahash": str, "signature": bytes, "windows": bytes},
         "pk": "photo_id",
         "foreign_keys": [("photo_id", "photos", "id")],
     },

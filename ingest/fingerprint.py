@@ -42,7 +42,7 @@ class Fingerprint:
     thumbnail_width: int
     thumbnail_height: int
     warning: str | None = None  # damaged but decodable: kept, and listed in ingest_errors
-    signature: bytes = b""     # 64 px greyscale miniature for near-duplicate search (ingest.dedupe)
+    signature: bytes = b""     # 64 px miniature (luma, colour at half size) for near-duplicate search (ingest.dedupe)
 
 
 def open_image(data: bytes, fmt: str) -> tuple[Image.Image, tuple[int, int]]:
