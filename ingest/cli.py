@@ -360,11 +360,16 @@ def demo(folder: str, port: int, no_serve: bool) -> None:
             sys.exit(site.serve(str(db), port=port))
 
 
+def one_line_path(path: str) -> str:
+    """A file name with a newline in it must not split the report: control characters as \\xNN."""
+    return "".join(f"\\x{ord(c):02x}" if ord(c) < 32 or ord(c) == 127 else c for c in path)
+
+
 def report(summary: Summary) -> None:
     for path, reason in summary.warnings:
-        click.echo(f"damaged: {path}: {reason}", err=True)
+        click.echo(f"damaged: {one_line_path(path)}: {reason}", err=True)
     for path, reason in summary.failures:
-        click.echo(f"failed: {path}: {reason}", err=True)
+        click.echo(f"failed: {one_line_path(path)}: {reason}", err=True)
     if not summary.changed and summary.counts["unchanged"]:
         click.echo("Nothing changed: every photo is already in the archive.", err=True)
     click.echo(summary.line(), err=True)

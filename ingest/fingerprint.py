@@ -140,8 +140,11 @@ def decode_jpeg(data: bytes) -> tuple[Image.Image, str | None] | None:
     except ValueError as e:
         if not str(e).startswith("Corrupt JPEG data"):
             return None
-        array = simplejpeg.decode_jpeg(data, colorspace="RGB", strict=False,
-                                       min_width=DECODE_SIZE[0], min_height=DECODE_SIZE[1])
+        try:
+            array = simplejpeg.decode_jpeg(data, colorspace="RGB", strict=False,
+                                           min_width=DECODE_SIZE[0], min_height=DECODE_SIZE[1])
+        except ValueError:
+            return None  # too damaged for libjpeg-turbo's lenient mode: Pillow has its own go
         return Image.fromarray(array), (
             f"damaged JPEG data ({one_line(e)}): kept, but parts may look grey; deliver the file again"
         )
@@ -166,6 +169,10 @@ def decode_with_pillow(image: Image.Image) -> Image.Image:
         except Image.DecompressionBombError as e:
             raise PhotoError(f"refused: image is too large to decode safely ({one_line(e)})") from None
         except (OSError, SyntaxError, ValueError, EOFError) as e:
+            raise PhotoError(f"image data is damaged or truncated: {one_line(e)}") from None
+        except RuntimeError as e:  # libheif's errors, its own size limit among them
+            if "Security limit exceeded" in str(e):
+                raise PhotoError(f"refused: image is too large to decode safely ({one_line(e)})") from None
             raise PhotoError(f"image data is damaged or truncated: {one_line(e)}") from None
     return image
 

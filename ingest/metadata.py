@@ -1,9 +1,12 @@
 """EXIF, IPTC and XMP -> one normalised metadata record.
 
-exifread reads EXIF (JPEG, TIFF, HEIF, most RAW); Pillow's parser fills in
-what exifread finds nothing for. IPTC comes from the IIM block (JPEG APP13 or
-TIFF tag 33723), XMP from the packet wherever it sits in the file. Every text
-ends up as clean Unicode, whatever encoding the camera or editor used.
+exifread reads EXIF (JPEG, TIFF, most RAW; in a HEIF, the EXIF item libheif
+finds), within a budget of reads so hostile counts cannot keep it busy;
+Pillow's parser fills in what exifread finds nothing for. IPTC comes from the
+IIM block (JPEG APP13 or TIFF tag 33723), XMP from the packet wherever it sits
+in the file. Every text ends up as clean Unicode, whatever encoding the camera
+or editor used, and numbers no camera writes (a negative aperture, ISO 1e300)
+are left out.
 Where exifread misreads a maker note (Nikon, Olympus, Casio) the serial, lens
 and ISO are read from the raw note here, and a HEIF's stored size comes from
 its container (`ispe`), since decoders hand over the pixels already rotated.
@@ -19,6 +22,7 @@ import logging
 import re
 import struct
 import unicodedata
+import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
@@ -123,7 +127,7 @@ def to_float(value: Any) -> float | None:
                 return None
             return float(Fraction(value.numerator, value.denominator))
         number = float(value)
-    except (TypeError, ValueError, ZeroDivisionError):
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError):
         return None
     return number if number == number and abs(number) != float("inf") else None
 
@@ -171,13 +175,67 @@ def gps_decimal(dms: Any, ref: Any) -> float | None:
 
 # --- EXIF ---------------------------------------------------------------
 
+# exifread reads one value at a time and reads zeros past the end of the data
+# instead of stopping: a maker note that claims 4 GB (count 0xFFFFFFFF) keeps it
+# busy for hours, one that claims 2 MB for seconds, 65,535 IFD entries of 999
+# values each read the same bytes 65 million times. Reading through the file
+# takes at most one read per byte (an Olympus maker note holds its preview
+# JPEG: megabytes), and the largest EXIF in the corpus needs 75,000 reads in
+# all; a DNG whose Nikon maker note points outside the file reads past the
+# end about 5,000 times. Past these budgets (a few tenths of a second) the
+# EXIF is hostile or hopelessly damaged: exifread is stopped and Pillow's
+# parser, which does not walk maker notes, is used instead.
+MAX_EXIF_READS = 250_000      # plus READS_PER_BYTE for every byte of the file
+READS_PER_BYTE = 2
+MAX_READS_PAST_END = 100_000
+
+
+class ExifBudgetExceeded(Exception):
+    """exifread read far more than any real EXIF needs (see MAX_EXIF_READS)."""
+
+
+class BoundedFile(io.BytesIO):
+    """The file's bytes for exifread, which is stopped when it reads without end."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.size = len(data)
+        self.budget = MAX_EXIF_READS + READS_PER_BYTE * len(data)
+        self.reads = 0
+        self.past_end = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        self.reads += 1
+        if self.tell() >= self.size:
+            self.past_end += 1
+        if self.reads > self.budget or self.past_end > MAX_READS_PAST_END:
+            raise ExifBudgetExceeded(f"stopped after {self.reads} reads ({self.past_end} past the end)")
+        return super().read(size)
+
+
 def read_exif(data: bytes) -> dict[str, Any]:
     """exifread over the file's bytes; {} when it finds nothing or gives up."""
     try:
-        tags = exifread.process_file(io.BytesIO(data), details=True, extract_thumbnail=False)
+        tags = exifread.process_file(BoundedFile(data), details=True, extract_thumbnail=False)
     except Exception:  # exifread raises a variety of errors on damaged files; EXIF is optional
         return {}
     return dict(tags or {})
+
+
+# exifread parses these containers itself. Its HEIF parser loops without reading
+# when a box gives sizes of 0 bytes (an `iloc` claiming 65,535 empty extents per
+# item: minutes, and gigabytes of memory), which no read budget can notice.
+EXIFREAD_HEIF = (b"ftypheic", b"ftypavif", b"ftypmif1")
+
+
+def exif_block(data: bytes, image: Image.Image | None) -> bytes:
+    """What exifread is given: the file, or for HEIF the EXIF item libheif found, as a TIFF block."""
+    if data[4:12] not in EXIFREAD_HEIF:
+        return data
+    exif = image.info.get("exif") if image is not None and image.format in ("HEIF", "AVIF") else None
+    if not isinstance(exif, bytes):
+        return b""
+    return exif[6:] if exif.startswith(b"Exif\0\0") else exif
 
 
 def _tag(tags: dict[str, Any], *names: str) -> Any:
@@ -383,9 +441,11 @@ def exif_byte_order(data: bytes) -> str:
 def pillow_exif_fields(image: Image.Image) -> dict[str, Any]:
     """The same fields through Pillow's parser, for files where exifread finds no EXIF."""
     try:
-        exif = image.getexif()
-        sub = exif.get_ifd(0x8769)
-        gps = exif.get_ifd(0x8825)
+        with warnings.catch_warnings():  # "Tag data larger than file": a damaged tag, read as absent
+            warnings.simplefilter("ignore")
+            exif = image.getexif()
+            sub = exif.get_ifd(0x8769)
+            gps = exif.get_ifd(0x8825)
     except Exception:  # a damaged EXIF block is not worth failing the photo for
         return {}
     if not exif and not sub:
@@ -611,15 +671,38 @@ def heif_coded_size(data: bytes) -> tuple[int, int] | None:
 
 def read_metadata(data: bytes, image: Image.Image | None) -> dict[str, Any]:
     """One normalised record from a file's bytes and its opened (not decoded) image."""
-    exif = exif_fields(read_exif(data), data)
+    block = exif_block(data, image)
+    exif = exif_fields(read_exif(block), block)
     if image is not None and not any(v for v in exif.values()):
         exif = pillow_exif_fields(image) or exif
     iptc = read_iptc(image) if image is not None else {}
     xmp = read_xmp(data)
-    record = merge(exif, iptc, xmp)
+    record = plausible(merge(exif, iptc, xmp))
     # reader.heif_stored_size takes this as the coded size when it is the decoded
     # size transposed; the container's ispe is the truth, EXIF's size a fallback.
     record["exif_size"] = heif_coded_size(data) or record["exif_size"]
+    return record
+
+
+# A damaged or hostile tag can hold any number: ISO written as a DOUBLE of 1e300
+# does not even fit SQLite's INTEGER (it stopped the whole run). Published
+# numbers are the ones a camera can write: positive, ISO within a LONG, and
+# coordinates on the globe (Pillow's path has no range check of its own).
+MAX_ISO = 2**32 - 1
+POSITIVE_FIELDS = ("focal_length", "f_number", "exposure_time")
+
+
+def plausible(record: dict[str, Any]) -> dict[str, Any]:
+    """The record with impossible numbers set to None (absent), as if the tag were missing."""
+    for name in POSITIVE_FIELDS:
+        value = to_float(record.get(name))
+        record[name] = value if value is not None and value > 0 else None
+    iso = record.get("iso")
+    record["iso"] = iso if isinstance(iso, int) and 0 < iso <= MAX_ISO else None
+    lat, lon = to_float(record.get("latitude")), to_float(record.get("longitude"))
+    if lat is None or lon is None or not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        lat = lon = None
+    record["latitude"], record["longitude"] = lat, lon
     return record
 
 

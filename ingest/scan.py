@@ -24,6 +24,8 @@ PHOTO_SUFFIXES: dict[str, str] = {
 }
 RAW_FORMATS = frozenset({"NEF", "CR2", "CR3", "ARW", "DNG", "RAF", "ORF"})
 
+NOT_REGULAR = "not a regular file (a pipe, socket or device): not read"
+
 # Files still being copied or written by another program.
 PARTIAL_SUFFIXES = (".part", ".tmp", ".crdownload", ".partial", ".download")
 
@@ -70,7 +72,7 @@ def _scan_one(top: str, seen_dirs: set[tuple[int, int]]) -> Iterator[Found]:
         return
     if not os.path.isdir(top):
         if not os.path.isfile(top):  # a pipe or device would block or never end
-            yield Found(top, "error", None, "not a regular file (a pipe, socket or device): not read")
+            yield Found(top, "error", None, NOT_REGULAR)
             return
         yield classify(top, stat)
         return
@@ -101,6 +103,8 @@ def _walk(folder: str, stat: os.stat_result, seen_dirs: set[tuple[int, int]]) ->
             yield from _walk(path, entry_stat, seen_dirs)
         elif entry.is_file():
             yield classify(path, entry_stat)
+        else:  # a pipe named like a photo would block its reader; say so rather than drop it silently
+            yield Found(path, "error", None, NOT_REGULAR)
 
 
 def _os_reason(e: OSError) -> str:

@@ -11,8 +11,10 @@ deterministic however the work was spread over the cores.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 import time
+import warnings
 from multiprocessing.connection import Connection, wait
 from typing import Iterable, Iterator
 
@@ -28,6 +30,11 @@ def _serve(conn: Connection) -> None:
     """Worker loop: read the files it is sent until told to stop (None)."""
     # Ctrl-C is the main process's business: it finishes or abandons the run, then stops us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # C libraries (libtiff, libheif) print to stderr on bad input; the user sees our one line instead.
+    warnings.simplefilter("ignore")
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
     while True:
         try:
             task = conn.recv()

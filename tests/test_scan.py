@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -96,17 +100,28 @@ def test_broken_and_self_symlinks_are_errors_not_crashes(tmp_path: Path) -> None
     }
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every folder regardless of permissions")
+def without_root_powers() -> None:
+    """preexec_fn: drop the capabilities that let root read any folder, as an ordinary user runs."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+        if libc.prctl(24, capability, 0, 0, 0) != 0:  # PR_CAPBSET_DROP: gone for the program run
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")
+
+
 def test_unreadable_folder_is_an_error(tmp_path: Path) -> None:
     locked = tmp_path / "locked"
     touch(locked / "1.jpg")
     locked.chmod(0)
+    # In a process of its own: as root (CI), scan runs without root's power to read anything.
+    code = "import json, sys; from ingest.scan import scan; print(json.dumps([[f.kind, f.reason] for f in scan(sys.argv[1:])]))"
     try:
-        founds = list(scan([str(tmp_path)]))
+        result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True,
+                                preexec_fn=without_root_powers if os.geteuid() == 0 else None, timeout=60)
     finally:
         locked.chmod(0o755)
-    assert [(f.kind, f.reason) for f in founds] == [
-        ("error", "permission denied: cannot read it (check the file's permissions)")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [
+        ["error", "permission denied: cannot read it (check the file's permissions)"]
     ]
 
 
