@@ -300,12 +300,15 @@ class HashIndex:
         self._build()
 
     def _build(self) -> None:
-        self.orders, self.starts = [], []
-        for j, bits in enumerate(CHUNKS):
-            values = _chunk(self.hashes, j)
-            order = np.argsort(values, kind="stable").astype(np.int32)
-            self.orders.append(order)
-            self.starts.append(np.searchsorted(values[order], np.arange((1 << bits) + 1)))
+        # Probed by the DCT hashes only: the mean hashes' bits are too uneven (bright skies)
+        # for their chunks to make small buckets; they only filter.
+        self.tables = []
+        for family in (self.hashes,):
+            for j, bits in enumerate(CHUNKS):
+                values = _chunk(family, j)
+                order = np.argsort(values, kind="stable").astype(np.int32)
+                self.tables.append((len(self.tables) >= len(CHUNKS), j, order,
+                                    np.searchsorted(values[order], np.arange((1 << bits) + 1))))
         self.new_ids: list[int] = []
         self.new_hashes: list[int] = []
         self.new_seconds: list[int] = []
@@ -337,14 +340,14 @@ class HashIndex:
                limit: int = SEARCH_DISTANCE) -> dict[int, int]:
         """Photo id -> smallest distance from a window to its centre hash, for those within `limit`.
 
-        A photo is compared with a window when one chunk of its centre hash
-        equals that window's chunk. With `seconds` (the windows' mean hashes,
+        A photo is compared with a window when one chunk of its centre's DCT
+        hash equals that window's. With `seconds` (the windows' mean hashes,
         when the index has them) the window counts only if its mean hash is
         within SECOND_DISTANCE too.
         """
         found: dict[int, int] = {}
         if len(self.ids):
-            rows, which = self._rows_sharing_a_chunk(windows)
+            rows, which = self._rows_sharing_a_chunk(windows, seconds if self.seconds is not None else None)
             self._keep_close(found, self.ids[rows], self.hashes[rows],
                              None if self.seconds is None else self.seconds[rows], windows[which],
                              None if seconds is None else seconds[which], limit)
@@ -364,7 +367,8 @@ class HashIndex:
 
     def search_many(self, windows: np.ndarray, seconds: np.ndarray | None = None,
                     limit: int = SEARCH_DISTANCE) -> tuple[np.ndarray, ...]:
-        """Search for many photos at once (built rows only): (query positions, index rows, distances).
+        """Search for many photos at once (built rows only): (query positions, index rows, distances,
+        the window that matched).
 
         `windows` and `seconds` are (photos, 31); the same rule as `search`,
         vectorised over the photos, for re-clustering a whole archive.
@@ -373,16 +377,18 @@ class HashIndex:
         flat = windows.ravel()
         flat_seconds = None if seconds is None or self.seconds is None else seconds.ravel()
         found_windows, found_rows, found_distances = [], [], []
-        for j in range(len(CHUNKS)):
-            keys = _chunk(flat, j)
-            begin, end = self.starts[j][keys], self.starts[j][keys + 1]
+        for mean_family, j, order, starts in self.tables:
+            if mean_family and flat_seconds is None:
+                continue
+            keys = _chunk(flat_seconds if mean_family else flat, j)
+            begin, end = starts[keys], starts[keys + 1]
             counts = end - begin
             total = int(counts.sum())
             if not total:
                 continue
             offsets = np.repeat(begin - np.cumsum(counts) + counts, counts) + np.arange(total)
             window = np.repeat(np.arange(flat.size), counts)      # query * 31 + k
-            rows = self.orders[j][offsets]
+            rows = order[offsets]
             # The same (window, row) may come through several chunks: checked again, kept once below.
             distances = np.bitwise_count(self.hashes[rows] ^ flat[window]).astype(np.int64)
             if flat_seconds is not None:
@@ -393,27 +399,31 @@ class HashIndex:
             found_distances.append(distances[keep])
         if not found_rows:
             empty = np.empty(0, dtype=np.int64)
-            return empty, empty, empty
+            return empty, empty, empty, empty
         query = np.concatenate(found_windows) // per
         rows = np.concatenate(found_rows).astype(np.int64)
         distances = np.concatenate(found_distances)
-        order = np.lexsort((distances, rows, query))            # smallest distance first per pair
-        query, rows, distances = query[order], rows[order], distances[order]
+        which = np.concatenate(found_windows) % per
+        order = np.lexsort((which, distances, rows, query))     # smallest distance first per pair
+        query, rows, distances, which = query[order], rows[order], distances[order], which[order]
         first = np.ones(len(query), dtype=bool)
         first[1:] = (query[1:] != query[:-1]) | (rows[1:] != rows[:-1])
-        return query[first], rows[first], distances[first]
+        return query[first], rows[first], distances[first], which[first]
 
-    def _rows_sharing_a_chunk(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(row, window) for every row with a chunk equal to that window's."""
+    def _rows_sharing_a_chunk(self, windows: np.ndarray,
+                              seconds: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(row, window) for every row with a chunk equal to that window's, in either hash."""
         rows, which = [], []
-        for j in range(len(CHUNKS)):
-            keys = _chunk(windows, j)
-            begin, end = self.starts[j][keys], self.starts[j][keys + 1]
+        for mean_family, j, order, starts in self.tables:
+            if mean_family and seconds is None:
+                continue
+            keys = _chunk(seconds if mean_family else windows, j)
+            begin, end = starts[keys], starts[keys + 1]
             counts = end - begin
             total = int(counts.sum())
             if total:
                 offsets = np.repeat(begin - np.cumsum(counts) + counts, counts) + np.arange(total)
-                rows.append(self.orders[j][offsets])
+                rows.append(order[offsets])
                 which.append(np.repeat(np.arange(len(windows)), counts))
         if not rows:
             return np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int64)
@@ -460,21 +470,33 @@ class Match:
         return self.unexplained <= UNEXPLAINED_LIMIT
 
 
-def verify(a: Signature, b: Signature) -> Match:
-    """Fit each picture inside the other (scale, offset; aspect ratio kept) and keep the better fit."""
+def verify(a: Signature, b: Signature, likely: str = "a") -> Match:
+    """Fit each picture inside the other (scale, offset; aspect ratio kept) and keep the better fit.
+
+    `likely` ("a" or "b": which one is probably the crop, from the window the
+    search matched) is tried first; when it fits, the other way is not tried.
+    """
     if abs(a.aspect / b.aspect - 1.0) < SCALE_STEP:
         # Same framing (most copies: resized, re-encoded, turned, stripped): one comparison decides.
         h, w = b.pixels.shape
         same = _unexplained(a, b, 0, 0, h, w)
         if same <= UNEXPLAINED_LIMIT:
             return Match(same, 1.0, "a", 0.0)
-    first = _fit_inside(a, b)
-    if first[0] <= UNEXPLAINED_LIMIT:
-        return Match(first[0], first[1], "a", first[2])  # a fits inside b: no need to try the reverse
-    second = _fit_inside(b, a)
-    if second[0] < first[0]:
-        return Match(second[0], second[1], "b", second[2])
-    return Match(first[0], first[1], "a", first[2])
+    order = (("a", a, b), ("b", b, a)) if likely != "b" else (("b", b, a), ("a", a, b))
+    best: Match | None = None
+    for inside, small, big in order:
+        unexplained, correlation, crop = _fit_inside(small, big)
+        if best is None or unexplained < best.unexplained:
+            best = Match(unexplained, correlation, inside, crop)
+        if unexplained <= UNEXPLAINED_LIMIT:
+            break  # it fits: no need to try the reverse
+    return best
+
+
+def likely_inside(window: int) -> str:
+    """From the window that matched the searching photo ("a") against a stored one ("b"):
+    which of them is probably the crop. Windows 1-15 assume the searcher is, 16-30 the stored one."""
+    return "b" if window > len(AXIS_CROPS) ** 2 - 1 else "a"
 
 
 @lru_cache(maxsize=4096)
@@ -1112,14 +1134,17 @@ def find_links(ids: list[int], blobs: list[bytes], stored: list[bytes | None] | 
     workers = workers or os.cpu_count() or 1
     say = progress or (lambda message: None)
     say(f"{len(ids)} photos hashed and indexed")
+    blocks = _slices(len(ids), max(1, len(ids) // SEARCH_BLOCK))
     try:
-        pairs = _closest([_search_part(part) for part in _slices(len(ids), max(1, len(ids) // SEARCH_BLOCK))])
-        say(f"searched: {len(pairs)} candidate pairs")
-        if workers > 1 and len(pairs) >= PARALLEL_FROM:
-            context = multiprocessing.get_context("fork")  # workers share the signatures, nothing is copied
+        if workers > 1 and len(ids) >= PARALLEL_FROM:
+            context = multiprocessing.get_context("fork")  # workers share the index and signatures
             with context.Pool(workers) as pool:
+                pairs = _closest(pool.map(_search_part, blocks))
+                say(f"searched: {len(pairs)} candidate pairs")
                 found = pool.map(_verify_part, [pairs[i::workers * 4] for i in range(workers * 4)])
         else:
+            pairs = _closest([_search_part(block) for block in blocks])
+            say(f"searched: {len(pairs)} candidate pairs")
             found = [_verify_part(pairs)]
     finally:
         _STATE = None
@@ -1127,7 +1152,7 @@ def find_links(ids: list[int], blobs: list[bytes], stored: list[bytes | None] | 
     return sorted((link for part in found for link in part), key=lambda l: (l.a, l.b))
 
 
-PARALLEL_FROM = 2_000   # candidate pairs: below this, one process is quicker than starting more
+PARALLEL_FROM = 5_000   # photos: below this, one process is quicker than starting more
 SEARCH_BLOCK = 2_000    # photos searched at once
 _STATE: tuple | None = None
 
@@ -1137,34 +1162,38 @@ def _slices(count: int, parts: int) -> list[range]:
     return [range(start, min(count, start + size)) for start in range(0, count, size)]
 
 
-def _search_part(positions: range) -> set[tuple[int, int, int]]:
-    """(position, position, distance) of candidate pairs, smaller position first."""
+def _search_part(positions: range) -> set[tuple[int, int, int, str]]:
+    """(position, position, distance, which is likely the crop) of candidate pairs, smaller position first."""
     ids, _, (windows, seconds), index = _STATE
     block = slice(positions.start, positions.stop)
-    query, rows, distances = index.search_many(windows[block], seconds[block])
+    query, rows, distances, which = index.search_many(windows[block], seconds[block])
     # The index was built from `ids` in order: its row is the photo's position.
     query = query + positions.start
     pairs = set()
-    for i, j, distance in zip(query.tolist(), rows.tolist(), distances.tolist()):
+    for i, j, distance, window in zip(query.tolist(), rows.tolist(), distances.tolist(), which.tolist()):
         if i != j:
-            pairs.add((min(i, j), max(i, j), distance))
+            inside = likely_inside(window)  # "a": the searcher, i
+            if i > j:
+                i, j, inside = j, i, {"a": "b", "b": "a"}[inside]
+            pairs.add((i, j, distance, inside))
     return pairs
 
 
-def _closest(parts: list[set[tuple[int, int, int]]]) -> list[tuple[int, int, int]]:
+def _closest(parts: list[set[tuple[int, int, int, str]]]) -> list[tuple[int, int, int, str]]:
     """Each pair once, at the smaller distance it was found at (from either side)."""
-    best: dict[tuple[int, int], int] = {}
+    best: dict[tuple[int, int], tuple[int, str]] = {}
     for part in parts:
-        for i, j, distance in part:
-            best[(i, j)] = min(distance, best.get((i, j), distance))
-    return [(i, j, d) for (i, j), d in sorted(best.items())]
+        for i, j, distance, inside in part:
+            if (i, j) not in best or (distance, inside) < best[(i, j)]:
+                best[(i, j)] = (distance, inside)
+    return [(i, j, d, inside) for (i, j), (d, inside) in sorted(best.items())]
 
 
-def _verify_part(pairs: list[tuple[int, int, int]]) -> list[Link]:
+def _verify_part(pairs: list[tuple[int, int, int, str]]) -> list[Link]:
     ids, blobs, _, _ = _STATE
     links = []
-    for i, j, distance in pairs:
-        match = verify(read_signature(blobs[i]), read_signature(blobs[j]))
+    for i, j, distance, inside in pairs:
+        match = verify(read_signature(blobs[i]), read_signature(blobs[j]), inside)
         if match.duplicate:
             links.append(Link(ids[i], ids[j], distance, match.unexplained))
     return links

@@ -16,6 +16,7 @@ from typing import Any, Iterator
 import sqlite_utils
 
 from . import db as archive_db
+from . import dedupe
 from .errors import ArchiveError
 from .register import Register
 from .state import Ledger, file_key, open_archive
@@ -151,6 +152,7 @@ def retag_all(archive: sqlite_utils.Database, ledger: Ledger, tagger: Tagger, no
         for photo_id, sha256 in archive.execute("select id, sha256 from photos order by id").fetchall():
             changes += retag_photo(archive, ledger, tagger, photo_id, sha256, now)
         remove_stale(archive, tagger.register)
+        dedupe.apply_inheritance(archive)  # duplicates follow their original's new credit
     return changes
 
 

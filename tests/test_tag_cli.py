@@ -263,9 +263,7 @@ def test_retag_leaves_a_duplicates_inherited_credit(archive: Path, run_cli) -> N
 
     original, copy = photo_id(archive, IMG1), photo_id(archive, "inbox/kai/IMG_0001.JPG")
     conn = sqlite3.connect("archive.db")
-    with conn:
-        for column in ("own_photographer_id", "own_photographer_source", "own_credit"):
-            conn.execute(f"alter table photos add column {column} text")
+    with conn:  # the own_* columns come from db.py's schema
         conn.execute("""update photos set duplicate_of = ?, photographer_id = 'rene-hey',
                         photographer_source = 'duplicate of #' || ?, credit = 'Photo: René Hey / Cannoneer Photography'
                         where id = ?""", (original, original, copy))
