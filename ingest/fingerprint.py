@@ -160,8 +160,9 @@ def check_pixels(width: int, height: int) -> None:
         )
 
 
-def decode_with_pillow(image: Image.Image) -> Image.Image:
-    image.draft("RGB", DECODE_SIZE)
+def decode_with_pillow(image: Image.Image, size: tuple[int, int] = DECODE_SIZE) -> Image.Image:
+    """Load the pixels, reduced by the decoder where it can (JPEG DCT scaling) to about `size`."""
+    image.draft("RGB", size)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # palette and EXIF warnings do not make a photo unusable
         try:

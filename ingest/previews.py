@@ -20,7 +20,6 @@ import os
 import re
 import sqlite3
 import tempfile
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,7 @@ from typing import Callable, Iterator
 from PIL import Image
 
 from .errors import ArchiveError, PhotoError
-from .fingerprint import UPRIGHT, one_line, open_image, to_rgb, turned_by_decoder
+from .fingerprint import UPRIGHT, decode_with_pillow, open_image, to_rgb, turned_by_decoder
 
 PREVIEW_SIZE = 1600       # long side, px
 PREVIEW_QUALITY = 82
@@ -107,16 +106,7 @@ def render_preview(data: bytes, fmt: str, orientation: int | None,
     with image:
         # Orientation is applied exactly as fingerprint.reduced_upright does for the thumbnail.
         tiff_tag = image.tag_v2.get(274) if fmt == "TIFF" else None
-        image.draft("RGB", (size, size))  # JPEG: let the decoder scale down (DCT)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                image.load()
-            except Image.DecompressionBombError as e:
-                raise PhotoError(f"refused: image is too large to decode safely ({one_line(e)})") from None
-            except (OSError, SyntaxError, ValueError, EOFError) as e:
-                raise PhotoError(f"image data is damaged or truncated: {one_line(e)}") from None
-        upright = to_rgb(image)
+        upright = to_rgb(decode_with_pillow(image, (size, size)))
         if orientation in UPRIGHT and not turned_by_decoder(image, fmt, tiff_tag):
             upright = upright.transpose(UPRIGHT[orientation])
         upright.thumbnail((size, size), Image.Resampling.LANCZOS)

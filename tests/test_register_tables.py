@@ -14,41 +14,6 @@ from ingest.sample_photos import Meta
 from tests.conftest import rows
 from tests.test_tagging import REGISTER
 
-# The views for db.ensure_db_shape (created here only while db.py has none of that name).
-VIEWS = {
-    "event_attendance": """
-        select e.id as event_id, e.name as event_name, c.id as car_id, c.nickname, c.color,
-               count(distinct coalesce(p.duplicate_of, p.id)) as photos
-        from photo_cars pc
-        join photos p on p.id = pc.photo_id
-        join events e on e.id = p.event_id
-        join cars c on c.id = pc.car_id
-        group by e.id, c.id
-        order by e.start, e.id, c.id""",
-    "cars_without_photos": """
-        select c.id as car_id, c.production_number, c.vin, c.color, c.nickname, c.plates
-        from cars c
-        where not exists (select 1 from photo_cars pc where pc.car_id = c.id)
-        order by c.id""",
-    "photos_without_photographer": """
-        select p.id, p.path, p.file_name, p.taken_at, p.camera_make, p.camera_model, p.camera_serial,
-               p.artist, p.credit, p.event_id, p.duplicate_of
-        from photos p
-        where p.photographer_id is null
-        order by p.camera_serial, p.path""",
-}
-
-
-def ensure_views(db: Path) -> None:
-    conn = sqlite3.connect(str(db))
-    try:
-        for name, sql in VIEWS.items():
-            conn.execute(f"create view if not exists {name} as {sql}")
-        conn.commit()
-    finally:
-        conn.close()
-
-
 def ingest(run_cli, *extra: str):
     return run_cli("ingest", "inbox", "--db", "archive.db", "--register", "register.yml", "--workers", "1", *extra)
 
@@ -214,7 +179,6 @@ def test_editing_the_register_and_re_running_updates_the_tables(inbox: Path, run
 
 def test_views_answer_the_members_questions(inbox: Path, run_cli) -> None:
     assert ingest(run_cli).exit_code == 0
-    ensure_views(Path("archive.db"))
     assert rows("archive.db", "select * from event_attendance") == [
         {"event_id": "goodwood-2025", "event_name": "Goodwood gathering 2025", "car_id": "0042",
          "nickname": "Green Mamba", "color": "Java Green", "photos": 1},
@@ -235,7 +199,6 @@ def test_views_answer_the_members_questions(inbox: Path, run_cli) -> None:
 
 def test_attendance_counts_a_picture_once_however_many_copies(inbox: Path, run_cli) -> None:
     assert ingest(run_cli).exit_code == 0
-    ensure_views(Path("archive.db"))
     conn = sqlite3.connect("archive.db")
     with conn:  # as dedupe would mark it: IMG_0005 is a copy of IMG_0001
         conn.execute("""update photos set duplicate_of = (select id from photos where file_name = 'IMG_0001.JPG')
