@@ -55,7 +55,25 @@ def open_image(data: bytes, fmt: str) -> tuple[Image.Image, tuple[int, int]]:
         raise PhotoError(f"refused: image is too large to decode safely ({e})") from None
     except Exception as e:  # Pillow raises many types for unreadable input
         raise PhotoError(describe_open_error(data, e)) from None
+    check_compression(image, len(data))
     return image, stored_size(image)
+
+
+# A bomb under Pillow's pixel limit: many pixels from few bytes. Real photos hold
+# 0.2-10 pixels per byte; zlib cannot pass ~516 even for 16-bit grey. JPEG is
+# exempt: it is decoded at 1/8 scale, so its pixel count costs nothing.
+BOMB_PIXELS = 16_000_000
+BOMB_PIXELS_PER_BYTE = 100
+
+
+def check_compression(image: Image.Image, size: int) -> None:
+    width, height = image.size
+    if image.format in ("JPEG", "MPO") or width * height < BOMB_PIXELS:
+        return
+    if width * height > BOMB_PIXELS_PER_BYTE * max(size, 1):
+        raise PhotoError(
+            f"refused: image is too large to decode safely ({width}x{height} pixels from "
+            f"{size} bytes: a decompression bomb)")
 
 
 def stored_size(image: Image.Image) -> tuple[int, int]:
