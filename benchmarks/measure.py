@@ -195,4 +195,5 @@ def run(command: Sequence[str], *, cwd: str | Path | None = None, env: dict | No
     waited = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return Measured(list(command), process.returncode, wall, max(waited, sampler.cpu),
                     sampler.peak_rss, sampler.peak_pss, sampler.peak_processes,
-                    out or "", err or "", {"cpu_waited": waited, "cpu_sampled": sampler.cpu})
+                    out or "", err or "", {"cpu_waited": waited, "cpu_sampled": sampler.cpu,
+                                           "cpu_root": sampler.ticks.get(process.pid, 0) / CLOCK_TICKS})

@@ -390,5 +390,4 @@ def reference_scan(hashes: int, repeat: int = 200, threshold: int = 10, seed: in
         times.append((time.perf_counter() - started) * 1000)
     times.sort()
     return DuplicateCheck("numpy XOR + popcount scan (reference)", hashes, statistics.median(times),
-                          times[int(0.9 * (len(times) - 1))],
-                          "ingest.dedupe has no public lookup to time yet")
+                          times[int(0.9 * (len(times) - 1))], "")
