@@ -213,10 +213,13 @@ def to_rgb(image: Image.Image) -> Image.Image:
 
 
 def thumbnail_image(upright: Image.Image) -> Image.Image:
-    """The 400 px picture everything is derived from: the stored thumbnail and the hashes."""
-    thumb = upright.copy()
-    thumb.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE), Image.Resampling.LANCZOS)
-    return thumb
+    """The 400 px picture everything is derived from: the stored thumbnail and the hashes.
+
+    `upright` is shrunk in place: it is the decode's own buffer, used for
+    nothing else, and copying it first costs 40 ms for a 12 MP HEIC.
+    """
+    upright.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE), Image.Resampling.LANCZOS)
+    return upright
 
 
 def encode_thumbnail(thumb: Image.Image) -> bytes:
