@@ -18,7 +18,6 @@ import click
 
 from . import site
 from .backup import default_backup_name, write_backup
-from .demo import write_demo
 from .errors import ArchiveError
 from .lock import writer_lock
 from .manual import load_manual, manual_path
@@ -345,6 +344,8 @@ def demo(folder: str, port: int, no_serve: bool) -> None:
     """Generate a sample inbox and register, ingest them, and serve the result."""
     root = Path(folder)
     db = root / "archive.db"
+    from .demo import write_demo  # the photo generator is imported only here: ingest starts faster
+
     with fatal_errors():
         click.echo(f"Writing the demo inbox and register to {root}/ ...", err=True)
         inbox, register = write_demo(root)
