@@ -50,6 +50,8 @@ class Folded:
 
 def normalize(text: str) -> Folded:
     """'Grüne HÖLLE' -> 'grune holle', keeping the map back to the original characters."""
+    if text.isascii():  # most text: nothing to decompose, one character stays one
+        return Folded(text.lower(), tuple(range(len(text))))
     out: list[str] = []
     origin: list[int] = []
     for index, char in enumerate(text):
