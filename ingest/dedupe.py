@@ -45,7 +45,7 @@ import os
 import struct
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import sqlite_utils
@@ -476,21 +476,43 @@ def verify(a: Signature, b: Signature, likely: str = "a") -> Match:
     `likely` ("a" or "b": which one is probably the crop, from the window the
     search matched) is tried first; when it fits, the other way is not tried.
     """
-    if abs(a.aspect / b.aspect - 1.0) < SCALE_STEP:
-        # Same framing (most copies: resized, re-encoded, turned, stripped): one comparison decides.
-        h, w = b.pixels.shape
-        same = _unexplained(a, b, 0, 0, h, w)
-        if same <= UNEXPLAINED_LIMIT:
-            return Match(same, 1.0, "a", 0.0)
-    order = (("a", a, b), ("b", b, a)) if likely != "b" else (("b", b, a), ("a", a, b))
-    best: Match | None = None
-    for inside, small, big in order:
-        unexplained, correlation, crop = _fit_inside(small, big)
-        if best is None or unexplained < best.unexplained:
-            best = Match(unexplained, correlation, inside, crop)
+    return verify_many([(a, b, likely)])[0]
+
+
+def verify_many(pairs: Sequence[tuple[Signature, Signature, str]]) -> list[Match]:
+    """`verify` for many pairs at once, each pair's result the same as on its own.
+
+    Every step runs as array operations over all the pairs whose pictures
+    (and fitted sizes) are the same size, a few hundred at a time, instead of
+    one pair at a time: re-clustering a whole archive verifies tens of
+    thousands of pairs of 64 px pictures, where numpy's per-call cost would
+    otherwise dominate.
+    """
+    matches: list[Match | None] = [None] * len(pairs)
+    # Same framing (most copies: resized, re-encoded, turned, stripped): one comparison decides.
+    same = [k for k, (a, b, _) in enumerate(pairs) if abs(a.aspect / b.aspect - 1.0) < SCALE_STEP]
+    scores = _unexplained_many([(pairs[k][0], pairs[k][1], 0, 0, *pairs[k][1].pixels.shape) for k in same])
+    for k, unexplained in zip(same, scores):
         if unexplained <= UNEXPLAINED_LIMIT:
-            break  # it fits: no need to try the reverse
-    return best
+            matches[k] = Match(unexplained, 1.0, "a", 0.0)
+    # Otherwise the likely crop is fitted inside the other first; when it fits, the reverse is not tried.
+    pending = [k for k, match in enumerate(matches) if match is None]
+    for reverse in (False, True):
+        tries = []
+        for k in pending:
+            a, b, likely = pairs[k]
+            inside = "b" if (likely == "b") != reverse else "a"
+            tries.append((inside, (a, b) if inside == "a" else (b, a)))
+        fits = _fit_inside_many([job for _, job in tries])
+        still = []
+        for k, (inside, _), (unexplained, correlation, crop) in zip(pending, tries, fits):
+            best = matches[k]
+            if best is None or unexplained < best.unexplained:
+                matches[k] = Match(unexplained, correlation, inside, crop)
+            if unexplained > UNEXPLAINED_LIMIT:
+                still.append(k)
+        pending = still
+    return matches  # type: ignore[return-value]
 
 
 def likely_inside(window: int) -> str:
@@ -499,128 +521,252 @@ def likely_inside(window: int) -> str:
     return "b" if window > len(AXIS_CROPS) ** 2 - 1 else "a"
 
 
+BATCH = 256   # pairs per array operation: large enough to amortise numpy's per-call cost, small enough for the cache
+_COARSE_SCALES = [float(fx) for fx in np.arange(1.0, 1.0 - CROP_LIMIT - 1e-9, -2 * SCALE_STEP)]
+
+
+def _batches(items: Iterable, key: Callable) -> Iterable[tuple]:
+    """(key, up to BATCH items) for the items grouped by key, in order of first appearance."""
+    groups: dict = {}
+    for item in items:
+        groups.setdefault(key(item), []).append(item)
+    for value, members in groups.items():
+        for start in range(0, len(members), BATCH):
+            yield value, members[start:start + BATCH]
+
+
 @lru_cache(maxsize=4096)
 def _resize_matrix(n_src: int, n_dst: int) -> np.ndarray:
     return _area_matrix(n_src, 0.0, float(n_src), n_dst).astype(np.float32)
 
 
 def _resize(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Area-average resampling as two small matrix products (faster than Pillow at 64 px)."""
-    h, w = pixels.shape
+    """Area-average resampling of (n, h, w) pictures as two small matrix products each."""
+    _, h, w = pixels.shape
     if (h, w) == (height, width):
         return pixels
     return _resize_matrix(h, height) @ pixels @ _resize_matrix(w, width).T
 
 
-def _integrals(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Summed-area tables of the image and its square, for every window's mean and spread."""
-    h, w = image.shape
-    s1 = np.zeros((h + 1, w + 1), dtype=np.float64)
-    s2 = np.zeros((h + 1, w + 1), dtype=np.float64)
-    s1[1:, 1:] = image.cumsum(0).cumsum(1)
-    s2[1:, 1:] = (image.astype(np.float64) ** 2).cumsum(0).cumsum(1)
-    return s1, s2
-
-
-def _correlation_map(image: np.ndarray, template: np.ndarray,
-                     integrals: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
-    """Normalised cross-correlation of `template` at every offset fully inside `image`."""
-    th, tw = template.shape
-    template = template - template.mean()
-    views = np.lib.stride_tricks.sliding_window_view(image, (th, tw))
-    oy, ox = views.shape[:2]
-    products = (views.reshape(oy * ox, th * tw) @ template.ravel()).reshape(oy, ox)
-    s1, s2 = integrals if integrals is not None else _integrals(image)
-    sums = s1[th:, tw:] - s1[:-th, tw:] - s1[th:, :-tw] + s1[:-th, :-tw]
-    squares = s2[th:, tw:] - s2[:-th, tw:] - s2[th:, :-tw] + s2[:-th, :-tw]
-    spread = np.sqrt(np.maximum(squares - sums * sums / (th * tw), 1e-3))
-    return products / (spread * max(float(np.sqrt((template ** 2).sum())), 1e-3))
+def _half_shape(h: int, w: int) -> tuple[int, int]:
+    return max(2, h // 2), max(2, w // 2)
 
 
 def _half(pixels: np.ndarray) -> np.ndarray:
-    h, w = pixels.shape
-    return _resize(pixels, max(2, w // 2), max(2, h // 2))
+    h, w = _half_shape(*pixels.shape[1:])
+    return _resize(pixels, w, h)
 
 
-def _fit_inside(small: Signature, big: Signature) -> tuple[float, float, float]:
-    """(unexplained, correlation, crop) of `small` placed at its best position inside `big`.
+def _integrals(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Summed-area tables of (n, h, w) images and their squares, for every window's mean and spread."""
+    n, h, w = images.shape
+    s1 = np.zeros((n, h + 1, w + 1), dtype=np.float64)
+    s2 = np.zeros((n, h + 1, w + 1), dtype=np.float64)
+    s1[:, 1:, 1:] = _running_sum(_running_sum(images, 1), 2)
+    s2[:, 1:, 1:] = _running_sum(_running_sum(images.astype(np.float64) ** 2, 1), 2)
+    return s1, s2
+
+
+def _running_sum(values: np.ndarray, axis: int) -> np.ndarray:
+    """values.cumsum(axis), bit for bit (one addition after another); for a stack of many pictures
+    as one array operation per step along the axis, several times quicker than numpy's cumsum."""
+    if len(values) < 16:
+        return values.cumsum(axis)
+    out = np.moveaxis(values, axis, 0).copy()
+    for i in range(1, len(out)):
+        np.add(out[i - 1], out[i], out=out[i])
+    return np.moveaxis(out, 0, axis)
+
+
+def _windows_of(images: np.ndarray, th: int, tw: int) -> np.ndarray:
+    """Every th x tw window of (n, h, w) images, as a read-only view: (n, rows, columns, th, tw)."""
+    n, h, w = images.shape
+    a, b, c = images.strides
+    return np.lib.stride_tricks.as_strided(images, (n, h - th + 1, w - tw + 1, th, tw), (a, b, c, b, c),
+                                           writeable=False)
+
+
+def _best_offsets(images: np.ndarray, templates: np.ndarray, integrals: tuple[np.ndarray, np.ndarray],
+                  row_length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per pair, the highest normalised cross-correlation of the template at an offset fully inside
+    the image, and that offset: (correlations, rows, columns).
+
+    `row_length`: the width of the picture the images are cut from. A template
+    as wide as that picture makes each offset's window one run of memory there:
+    numpy then multiplies the windows in place, summing in order, where copied
+    windows go to BLAS, which sums in another order. Both are kept as they
+    would be for one pair on its own, so a pair's result does not depend on
+    the pairs verified with it (the last bits of a correlation can pick another
+    offset between two nearly equal ones).
+    """
+    n, th, tw = templates.shape
+    templates = templates - templates.mean(axis=(1, 2), keepdims=True)
+    views = _windows_of(images, th, tw)
+    oy, ox = views.shape[1:3]
+    windows = views.reshape(n, oy * ox, th * tw)
+    if tw != row_length:
+        windows = np.ascontiguousarray(windows)
+    products = (windows @ templates.reshape(n, th * tw, 1)).reshape(n, oy, ox)
+    s1, s2 = integrals
+    sums = s1[:, th:, tw:] - s1[:, :-th, tw:] - s1[:, th:, :-tw] + s1[:, :-th, :-tw]
+    squares = s2[:, th:, tw:] - s2[:, :-th, tw:] - s2[:, th:, :-tw] + s2[:, :-th, :-tw]
+    spread = np.sqrt(np.maximum(squares - sums * sums / (th * tw), 1e-3))
+    norms = np.maximum(np.sqrt((templates ** 2).sum(axis=(1, 2))).astype(np.float64), 1e-3)
+    correlation = (products / (spread * norms[:, None, None])).reshape(n, oy * ox)
+    best = correlation.argmax(axis=1)
+    return correlation[np.arange(n), best], best // ox, best % ox
+
+
+def _fit_inside_many(jobs: list[tuple[Signature, Signature]]) -> list[tuple[float, float, float]]:
+    """(unexplained, correlation, crop) of each `small` placed at its best position inside its `big`.
 
     Searched at half size over scales and offsets, refined at full size
     around the best, then scored with one pixel of slack for the alignment.
     """
-    bh, bw = big.pixels.shape
-    coarse_big, coarse_small = _half(big.pixels), _half(small.pixels)
-    ch, cw = coarse_big.shape
-    integrals = _integrals(coarse_big)
-    best: tuple[float, float, int, int] | None = None
-    for fx in np.arange(1.0, 1.0 - CROP_LIMIT - 1e-9, -2 * SCALE_STEP):
-        size = _template_size(fx, small, big, cw, ch)
-        if size is None:
+    out = [(1.0, 0.0, 1.0)] * len(jobs)
+
+    def coarse_sizes(k: int) -> tuple:
+        small, big = jobs[k]
+        ch, cw = _half_shape(*big.pixels.shape)
+        return (small.pixels.shape, big.pixels.shape,
+                tuple(_template_size(fx, small, big, cw, ch) for fx in _COARSE_SCALES))
+
+    coarse: dict[int, tuple[float, float, int, int]] = {}   # correlation, scale, row, column
+    for (_, _, sizes), members in _batches(range(len(jobs)), coarse_sizes):
+        if all(size is None for size in sizes):
             continue
-        correlation = _correlation_map(coarse_big, _resize(coarse_small, *size), integrals)
-        y, x = np.unravel_index(int(np.argmax(correlation)), correlation.shape)
-        if best is None or correlation[y, x] > best[0]:
-            best = (float(correlation[y, x]), float(fx), int(y), int(x))
-    if best is None or best[0] < COARSE_CORRELATION:
-        return 1.0, best[0] if best else 0.0, 1.0  # nothing alike at any scale: not worth refining
-    _, coarse_fx, cy, cx = best
-    fine: tuple[float, int, int, int, int] | None = None
-    for fx in (coarse_fx + SCALE_STEP, coarse_fx, coarse_fx - SCALE_STEP):
-        size = _template_size(fx, small, big, bw, bh)
-        if size is None:
-            continue
-        tw, th = size
-        y0, x0 = max(0, 2 * cy - 2), max(0, 2 * cx - 2)
-        region = big.pixels[y0:min(bh, 2 * cy + th + 2), x0:min(bw, 2 * cx + tw + 2)]
-        if region.shape[0] < th or region.shape[1] < tw:
-            continue
-        correlation = _correlation_map(region, _resize(small.pixels, tw, th))
-        y, x = np.unravel_index(int(np.argmax(correlation)), correlation.shape)
-        if fine is None or correlation[y, x] > fine[0]:
-            fine = (float(correlation[y, x]), y0 + int(y), x0 + int(x), th, tw)
-    if fine is None:
-        return 1.0, 0.0, 1.0
-    correlation, y, x, th, tw = fine
-    unexplained = _unexplained(small, big, y, x, th, tw)
-    return unexplained, correlation, 1.0 - (th * tw) / (bh * bw)
+        bigs = _half(np.stack([jobs[k][1].pixels for k in members]))
+        smalls = _half(np.stack([jobs[k][0].pixels for k in members]))
+        integrals = _integrals(bigs)
+        best = np.full(len(members), -np.inf)
+        scale = np.zeros(len(members))
+        rows = np.zeros(len(members), dtype=np.int64)
+        cols = np.zeros(len(members), dtype=np.int64)
+        for fx, size in zip(_COARSE_SCALES, sizes):
+            if size is None:
+                continue
+            value, y, x = _best_offsets(bigs, _resize(smalls, *size), integrals, bigs.shape[2])
+            better = value > best
+            best[better], scale[better], rows[better], cols[better] = value[better], fx, y[better], x[better]
+        for i, k in enumerate(members):
+            coarse[k] = (float(best[i]), float(scale[i]), int(rows[i]), int(cols[i]))
+    refine = []
+    for k, (correlation, _, _, _) in coarse.items():
+        if correlation < COARSE_CORRELATION:
+            out[k] = (1.0, correlation, 1.0)  # nothing alike at any scale: not worth refining
+        else:
+            refine.append(k)
+    fine: dict[int, tuple[float, int, int, int, int]] = {}  # correlation, row, column, height, width
+    for step in (SCALE_STEP, 0.0, -SCALE_STEP):
+        tries = []
+        for k in refine:
+            small, big = jobs[k]
+            _, coarse_fx, cy, cx = coarse[k]
+            bh, bw = big.pixels.shape
+            size = _template_size(coarse_fx + step, small, big, bw, bh)
+            if size is None:
+                continue
+            tw, th = size
+            y0, x0 = max(0, 2 * cy - 2), max(0, 2 * cx - 2)
+            y1, x1 = min(bh, 2 * cy + th + 2), min(bw, 2 * cx + tw + 2)
+            if y1 - y0 >= th and x1 - x0 >= tw:
+                tries.append((k, y0, x0, y1, x1, th, tw))
+        shape = lambda t: (jobs[t[0]][0].pixels.shape, jobs[t[0]][1].width, t[5], t[6], t[3] - t[1], t[4] - t[2])  # noqa: E731
+        for (_, width, th, tw, _, _), group in _batches(tries, shape):
+            regions = np.stack([jobs[k][1].pixels[y0:y1, x0:x1] for k, y0, x0, y1, x1, _, _ in group])
+            templates = _resize(np.stack([jobs[t[0]][0].pixels for t in group]), tw, th)
+            value, y, x = _best_offsets(regions, templates, _integrals(regions), width)
+            for i, (k, y0, x0, _, _, _, _) in enumerate(group):
+                if k not in fine or value[i] > fine[k][0]:
+                    fine[k] = (float(value[i]), y0 + int(y[i]), x0 + int(x[i]), th, tw)
+    placed = sorted(fine)
+    scores = _unexplained_many([(*jobs[k], *fine[k][1:]) for k in placed])
+    for k, unexplained in zip(placed, scores):
+        correlation, _, _, th, tw = fine[k]
+        bh, bw = jobs[k][1].pixels.shape
+        out[k] = (unexplained, correlation, 1.0 - (th * tw) / (bh * bw))
+    return out
 
 
-def _unexplained(small_signature: Signature, big_signature: Signature, y: int, x: int,
-                 th: int, tw: int) -> float:
-    """Fraction of the small picture, placed at (y, x) in th x tw of the big one, that it does not explain.
+def _unexplained_many(items: list[tuple[Signature, Signature, int, int, int, int]]) -> list[float]:
+    """Per (small, big, y, x, th, tw): the fraction of the small picture, placed at (y, x) in th x tw
+    of the big one, that it does not explain.
 
     Brightness and contrast are normalised. One pixel of slack: a pixel may
     match any neighbour of its place, so an alignment half a pixel off or a
     resampling edge is not a difference. Luma at full size, colour at half.
     """
-    unexplained = _slack_residual(_resize(small_signature.pixels, tw, th), big_signature.pixels,
-                                  y, x, LUMA_FLOOR) > TOLERANCE
-    if small_signature.chroma is not None and big_signature.chroma is not None:
-        bh, bw = big_signature.pixels.shape
-        for small_c, big_c in zip(small_signature.chroma, big_signature.chroma):
-            # Compared on the luma grid, so the slack stays one luma pixel.
-            big_full = np.repeat(np.repeat(big_c, 2, axis=0), 2, axis=1)[:bh, :bw]
-            colour = _slack_residual(_resize(small_c, tw, th), big_full, y, x, CHROMA_FLOOR)
-            unexplained |= colour > CHROMA_TOLERANCE
-    return float(unexplained.mean())
+    out = [0.0] * len(items)
+
+    def shapes(k: int) -> tuple:
+        small, big, _, _, th, tw = items[k]
+        colour = small.chroma is not None and big.chroma is not None
+        return small.pixels.shape, big.pixels.shape, th, tw, colour and big.chroma.shape
+
+    for (_, (bh, bw), th, tw, big_colour), members in _batches(range(len(items)), shapes):
+        smalls = [items[k][0] for k in members]
+        bigs = [items[k][1] for k in members]
+        ys = np.array([items[k][2] for k in members])
+        xs = np.array([items[k][3] for k in members])
+        unexplained = _slack_unexplained(_resize(np.stack([s.pixels for s in smalls]), tw, th),
+                                         np.stack([b.pixels for b in bigs]), ys, xs, LUMA_FLOOR, TOLERANCE,
+                                         tw == bw)
+        if big_colour:
+            for c in range(2):
+                # Compared on the luma grid (each colour pixel repeated 2 x 2), so the slack stays one luma pixel.
+                chroma = np.stack([b.chroma[c] for b in bigs]).repeat(2, axis=1).repeat(2, axis=2)[:, :bh, :bw]
+                unexplained |= _slack_unexplained(_resize(np.stack([s.chroma[c] for s in smalls]), tw, th),
+                                                  chroma, ys, xs, CHROMA_FLOOR, CHROMA_TOLERANCE,
+                                                  tw == 2 * big_colour[2])
+        fractions = unexplained.reshape(len(members), -1).mean(axis=1)
+        for k, fraction in zip(members, fractions.tolist()):
+            out[k] = fraction
+    return out
 
 
-def _slack_residual(small: np.ndarray, big: np.ndarray, y: int, x: int, floor: float) -> np.ndarray:
-    """|normalised small - normalised big| at (y, x), the smallest over each pixel's 3x3 neighbourhood."""
-    th, tw = small.shape
-    bh, bw = big.shape
-    template = small - small.mean()
-    template /= max(float(template.std()), floor)
-    window = big[y:y + th, x:x + tw]
-    mean, spread = float(window.mean()), max(float(window.std()), floor)
-    rows = np.clip(np.arange(y - 1, y + th + 1), 0, bh - 1)
-    cols = np.clip(np.arange(x - 1, x + tw + 1), 0, bw - 1)
-    padded = (big[np.ix_(rows, cols)] - mean) / spread
-    residual = np.abs(template - padded[1:th + 1, 1:tw + 1])
-    for dy in range(3):
-        for dx in range(3):
-            np.minimum(residual, np.abs(template - padded[dy:dy + th, dx:dx + tw]), out=residual)
-    return residual
+def _slack_unexplained(smalls: np.ndarray, bigs: np.ndarray, ys: np.ndarray, xs: np.ndarray,
+                       floor: float, tolerance: float, whole_rows: bool) -> np.ndarray:
+    """Where |normalised small - normalised big|, the smallest over each pixel's 3x3 neighbourhood,
+    exceeds `tolerance`: (n, th, tw) booleans, small picture k placed at (ys[k], xs[k]) in big one k
+    (edges repeated for the neighbourhood).
+
+    `whole_rows`: the window spans whole rows of the big picture as stored;
+    its mean and spread are then summed as one run, as numpy sums a
+    contiguous array (the same bits as verifying the pair on its own, where
+    the window is a view of the picture).
+    """
+    n, th, tw = smalls.shape
+    _, bh, bw = bigs.shape
+    template = smalls - smalls.mean(axis=(1, 2), keepdims=True)
+    template /= np.maximum(template.std(axis=(1, 2), keepdims=True), floor)
+    padded = np.empty((n, bh + 2, bw + 2), dtype=np.float32)
+    padded[:, 1:-1, 1:-1] = bigs
+    padded[:, 1:-1, 0], padded[:, 1:-1, -1] = bigs[:, :, 0], bigs[:, :, -1]
+    padded[:, 0], padded[:, -1] = padded[:, 1], padded[:, -2]
+    if (th, tw) == (bh, bw):
+        around = padded  # the whole picture: every offset is 0
+    else:
+        around = _windows_of(padded, th + 2, tw + 2)[np.arange(n), ys, xs]
+    window = around[:, 1:-1, 1:-1]
+    if whole_rows:
+        window = np.ascontiguousarray(window)
+    mean, spread = window.mean(axis=(1, 2), keepdims=True), window.std(axis=(1, 2), keepdims=True)
+    around -= mean
+    around /= np.maximum(spread, floor)
+    # All pictures as one flat run, the template inside a one-pixel frame like `around`: the
+    # neighbour (dy, dx) of any pixel is then one fixed step away, dy * (tw + 2) + dx.
+    framed = np.zeros((n, th + 2, tw + 2), dtype=np.float32)
+    framed[:, 1:-1, 1:-1] = template
+    framed, flat = framed.reshape(-1), around.reshape(-1)
+    step = tw + 2
+    lo, hi = step + 1, flat.size - step - 1
+    residual = np.full(flat.size, np.inf, dtype=np.float32)
+    difference = np.empty(hi - lo, dtype=np.float32)
+    for offset in (-step - 1, -step, -step + 1, -1, 0, 1, step - 1, step, step + 1):
+        np.subtract(framed[lo:hi], flat[lo + offset:hi + offset], out=difference)
+        np.abs(difference, out=difference)
+        np.minimum(residual[lo:hi], difference, out=residual[lo:hi])
+    return residual.reshape(n, th + 2, tw + 2)[:, 1:-1, 1:-1] > tolerance
 
 
 def _template_size(fx: float, small: Signature, big: Signature, width: int,
