@@ -371,39 +371,108 @@ class HashIndex:
         the window that matched).
 
         `windows` and `seconds` are (photos, 31); the same rule as `search`,
-        vectorised over the photos, for re-clustering a whole archive.
+        vectorised over the photos, for re-clustering a whole archive. The
+        work can be split (`join_parts`, `join_part`, `join_result`), as
+        `find_links` does over processes.
         """
-        per = windows.shape[1]
+        parts = [self.join_part(windows, seconds, *part, limit=limit) for part in self.join_parts(windows, seconds)]
+        return self.join_result(windows.shape[1], parts)
+
+    JOIN_CELLS = 1 << 16   # (window, photo) distances computed at once by `join_part`
+    JOIN_VALUE_COST = 20_000  # the time `join_part` takes per chunk value, in window-photo distances
+
+    def _probed(self, windows: np.ndarray, seconds: np.ndarray | None,
+                only: int | None = None) -> list[tuple[int, np.ndarray]]:
+        """(table, each window's value of that table's chunk) for the tables these windows probe."""
+        out = []
+        for table, (mean_family, j, _, _) in enumerate(self.tables):
+            if (mean_family and (seconds is None or self.seconds is None)) or only not in (None, table):
+                continue
+            out.append((table, _chunk((seconds if mean_family else windows).ravel(), j)))
+        return out
+
+    def join_parts(self, windows: np.ndarray, seconds: np.ndarray | None = None,
+                   parts: int = 1) -> list[tuple[int, int, int]]:
+        """(table, first chunk value, end chunk value): the search of these windows in about `parts`
+        pieces of similar work, at least one per table. The work of a chunk value: the window-photo
+        pairs that share it, and a fixed cost for each value shared at all."""
+        # Counted on a sample of the photos: the split only needs to be roughly even.
+        step = max(1, len(windows) // 10_000)
+        loads = []
+        for table, keys in self._probed(windows[::step], None if seconds is None else seconds[::step]):
+            photos = np.diff(self.tables[table][3])
+            pairs = np.bincount(keys, minlength=len(photos)) * step * photos
+            loads.append((table, np.cumsum(pairs + self.JOIN_VALUE_COST * (pairs > 0))))
+        total = max(1, sum(int(load[-1]) for _, load in loads))
+        out = []
+        for table, load in loads:
+            pieces = max(1, round(parts * int(load[-1]) / total))
+            cuts = np.searchsorted(load, load[-1] * np.arange(1, pieces) / pieces).tolist()
+            bounds = [0, *cuts, len(load)]
+            out += [(int(load[hi - 1] - (load[lo - 1] if lo else 0)), (table, lo, hi))
+                    for lo, hi in zip(bounds, bounds[1:]) if hi > lo]
+        return [part for _, part in sorted(out, key=lambda o: -o[0])]   # the largest first
+
+    def join_part(self, windows: np.ndarray, seconds: np.ndarray | None, table: int, lo: int, hi: int,
+                  limit: int = SEARCH_DISTANCE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(window, row, distance) of every window close to a built photo that shares with it a value
+        in [lo, hi) of one table's chunk (window: photo * 31 + k), as `search` filters them.
+
+        A join on the chunk's value: the windows sorted by it, then per value
+        every (window, photo) pair of that value at once.
+        """
+        _, j, order, starts = self.tables[table]
         flat = windows.ravel()
         flat_seconds = None if seconds is None or self.seconds is None else seconds.ravel()
+        ((_, keys),) = self._probed(windows, seconds, only=table)
+        keys = keys.astype(np.uint16)
+        if lo > 0 or hi < len(starts) - 1:
+            chosen = np.flatnonzero((keys >= lo) & (keys < hi))
+            by_key = chosen[np.argsort(keys[chosen], kind="stable")]
+        else:
+            by_key = np.argsort(keys, kind="stable")
+        sorted_keys = keys[by_key]
+        first = np.flatnonzero(np.diff(sorted_keys, prepend=np.int32(-1)))   # where each value starts
+        last = np.append(first[1:], len(by_key))
+        values = sorted_keys[first].astype(np.int64)
+        begin, end = starts[values], starts[values + 1]
+        queries = flat[by_key]
+        stored = self.hashes[order]
         found_windows, found_rows, found_distances = [], [], []
-        for mean_family, j, order, starts in self.tables:
-            if mean_family and flat_seconds is None:
+        for qa, qb, pa, pb in zip(*(a.tolist() for a in (first, last, begin, end))):
+            if pa == pb:
                 continue
-            keys = _chunk(flat_seconds if mean_family else flat, j)
-            begin, end = starts[keys], starts[keys + 1]
-            counts = end - begin
-            total = int(counts.sum())
-            if not total:
-                continue
-            offsets = np.repeat(begin - np.cumsum(counts) + counts, counts) + np.arange(total)
-            window = np.repeat(np.arange(flat.size), counts)      # query * 31 + k
-            rows = order[offsets]
-            # The same (window, row) may come through several chunks: checked again, kept once below.
-            distances = np.bitwise_count(self.hashes[rows] ^ flat[window]).astype(np.int64)
-            if flat_seconds is not None:
-                distances[np.bitwise_count(self.seconds[rows] ^ flat_seconds[window]) > SECOND_DISTANCE] = 64
-            keep = (distances <= limit) & (self.ids[rows] >= 0)
-            found_windows.append(window[keep])
-            found_rows.append(rows[keep])
-            found_distances.append(distances[keep])
+            rows_here = stored[pa:pb, None]
+            step = max(1, self.JOIN_CELLS // (pb - pa))
+            for q0 in range(qa, qb, step):
+                q1 = min(qb, q0 + step)
+                distances = np.bitwise_count(rows_here ^ queries[None, q0:q1]).ravel()
+                close = np.flatnonzero(distances <= limit)
+                if len(close):
+                    found_windows.append(by_key[q0 + close % (q1 - q0)])
+                    found_rows.append(order[pa + close // (q1 - q0)])
+                    found_distances.append(distances[close])
         if not found_rows:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        window = np.concatenate(found_windows).astype(np.int64)
+        rows = np.concatenate(found_rows).astype(np.int64)
+        distances = np.concatenate(found_distances).astype(np.int64)
+        keep = self.ids[rows] >= 0
+        if flat_seconds is not None:
+            keep &= np.bitwise_count(self.seconds[rows] ^ flat_seconds[window]) <= SECOND_DISTANCE
+        return window[keep], rows[keep], distances[keep]
+
+    @staticmethod
+    def join_result(per: int, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, ...]:
+        """`search_many`'s answer from its parts: per (query, row) the smallest distance, then window.
+        The same (window, row) may come through several chunks: kept once."""
+        if not parts:
             empty = np.empty(0, dtype=np.int64)
             return empty, empty, empty, empty
-        query = np.concatenate(found_windows) // per
-        rows = np.concatenate(found_rows).astype(np.int64)
-        distances = np.concatenate(found_distances)
-        which = np.concatenate(found_windows) % per
+        window = np.concatenate([p[0] for p in parts])
+        rows = np.concatenate([p[1] for p in parts])
+        distances = np.concatenate([p[2] for p in parts])
+        query, which = window // per, window % per
         order = np.lexsort((which, distances, rows, query))     # smallest distance first per pair
         query, rows, distances, which = query[order], rows[order], distances[order], which[order]
         first = np.ones(len(query), dtype=bool)
@@ -518,7 +587,12 @@ def verify_many(pairs: Sequence[tuple[Signature, Signature, str]]) -> list[Match
 def likely_inside(window: int) -> str:
     """From the window that matched the searching photo ("a") against a stored one ("b"):
     which of them is probably the crop. Windows 1-15 assume the searcher is, 16-30 the stored one."""
-    return "b" if window > len(AXIS_CROPS) ** 2 - 1 else "a"
+    return "b" if _stored_is_crop(window) else "a"
+
+
+def _stored_is_crop(window: int | np.ndarray) -> bool | np.ndarray:
+    """`likely_inside(window) == "b"`, also element-wise for an array of windows."""
+    return window > len(AXIS_CROPS) ** 2 - 1
 
 
 BATCH = 256   # pairs per array operation: large enough to amortise numpy's per-call cost, small enough for the cache
@@ -744,25 +818,31 @@ def _slack_unexplained(smalls: np.ndarray, bigs: np.ndarray, ys: np.ndarray, xs:
     padded[:, 1:-1, 0], padded[:, 1:-1, -1] = bigs[:, :, 0], bigs[:, :, -1]
     padded[:, 0], padded[:, -1] = padded[:, 1], padded[:, -2]
     if (th, tw) == (bh, bw):
-        around = padded  # the whole picture: every offset is 0
+        around, window = padded, bigs  # the whole picture: every offset is 0
     else:
         around = _windows_of(padded, th + 2, tw + 2)[np.arange(n), ys, xs]
-    window = around[:, 1:-1, 1:-1]
-    if whole_rows:
-        window = np.ascontiguousarray(window)
+        window = around[:, 1:-1, 1:-1]
+        if whole_rows:
+            window = np.ascontiguousarray(window)
     mean, spread = window.mean(axis=(1, 2), keepdims=True), window.std(axis=(1, 2), keepdims=True)
     around -= mean
     around /= np.maximum(spread, floor)
     # All pictures as one flat run, the template inside a one-pixel frame like `around`: the
-    # neighbour (dy, dx) of any pixel is then one fixed step away, dy * (tw + 2) + dx.
-    framed = np.zeros((n, th + 2, tw + 2), dtype=np.float32)
+    # neighbour (dy, dx) of any pixel is then one fixed step away, dy * (tw + 2) + dx. What lands
+    # on the frames is never read.
+    framed = np.empty((n, th + 2, tw + 2), dtype=np.float32)
     framed[:, 1:-1, 1:-1] = template
+    framed[:, 0] = framed[:, -1] = framed[:, :, 0] = framed[:, :, -1] = 0.0
     framed, flat = framed.reshape(-1), around.reshape(-1)
     step = tw + 2
     lo, hi = step + 1, flat.size - step - 1
-    residual = np.full(flat.size, np.inf, dtype=np.float32)
+    residual = np.empty(flat.size, dtype=np.float32)
     difference = np.empty(hi - lo, dtype=np.float32)
     for offset in (-step - 1, -step, -step + 1, -1, 0, 1, step - 1, step, step + 1):
+        if offset == -step - 1:
+            np.subtract(framed[lo:hi], flat[lo + offset:hi + offset], out=residual[lo:hi])
+            np.abs(residual[lo:hi], out=residual[lo:hi])
+            continue
         np.subtract(framed[lo:hi], flat[lo + offset:hi + offset], out=difference)
         np.abs(difference, out=difference)
         np.minimum(residual[lo:hi], difference, out=residual[lo:hi])
@@ -1019,8 +1099,7 @@ def save_originals(db: sqlite_utils.Database, original: dict[int, int | None]) -
     """Write duplicate_of where it changed; returns the photos that changed."""
     current = dict(_current_originals(db, original))
     changed = [p for p, o in original.items() if current.get(p) != o]
-    for photo in changed:
-        db.execute("update photos set duplicate_of = ? where id = ?", [original[photo], photo])
+    db.conn.executemany("update photos set duplicate_of = ? where id = ?", [(original[p], p) for p in changed])
     return changed
 
 
@@ -1269,27 +1348,29 @@ def find_links(ids: list[int], blobs: list[bytes], stored: list[bytes | None] | 
     stored = stored or [None] * len(ids)
     windows = np.empty((len(ids), len(WINDOWS)), dtype=np.uint64)
     seconds = np.empty_like(windows)
+    present = [i for i, packed in enumerate(stored) if packed]
     missing = [i for i, packed in enumerate(stored) if not packed]
-    for i, packed in enumerate(stored):
-        if packed:
-            windows[i], seconds[i] = unpack_windows(packed)
+    if present:
+        both = np.frombuffer(b"".join(stored[i] for i in present), dtype="<u8").reshape(len(present), -1)
+        windows[present], seconds[present] = both[:, :len(WINDOWS)], both[:, len(WINDOWS):]
     if missing:
         windows[missing], seconds[missing] = many_window_hashes([blobs[i] for i in missing])
     index = HashIndex(ids, windows[:, 0].tolist(), seconds[:, 0].tolist())
-    _STATE = (ids, blobs, (windows, seconds), index)
     workers = workers or os.cpu_count() or 1
+    parallel = workers > 1 and len(ids) >= PARALLEL_FROM
+    tasks = index.join_parts(windows, seconds, parts=2 * workers if parallel else 1)
+    _STATE = (ids, blobs, (windows, seconds), index)
     say = progress or (lambda message: None)
     say(f"{len(ids)} photos hashed and indexed")
-    blocks = _slices(len(ids), max(1, len(ids) // SEARCH_BLOCK))
     try:
-        if workers > 1 and len(ids) >= PARALLEL_FROM:
+        if parallel:
             context = multiprocessing.get_context("fork")  # workers share the index and signatures
             with context.Pool(workers) as pool:
-                pairs = _closest(pool.map(_search_part, blocks))
+                pairs = _candidate_pairs(*index.join_result(len(WINDOWS), pool.map(_join_part, tasks, 1)))
                 say(f"searched: {len(pairs)} candidate pairs")
                 found = pool.map(_verify_part, [pairs[i::workers * 4] for i in range(workers * 4)])
         else:
-            pairs = _closest([_search_part(block) for block in blocks])
+            pairs = _candidate_pairs(*index.join_result(len(WINDOWS), [_join_part(task) for task in tasks]))
             say(f"searched: {len(pairs)} candidate pairs")
             found = [_verify_part(pairs)]
     finally:
@@ -1299,47 +1380,43 @@ def find_links(ids: list[int], blobs: list[bytes], stored: list[bytes | None] | 
 
 
 PARALLEL_FROM = 5_000   # photos: below this, one process is quicker than starting more
-SEARCH_BLOCK = 2_000    # photos searched at once
+VERIFY_AT_ONCE = 2_048  # candidate pairs verified together (their signatures as floats: ~70 MB)
 _STATE: tuple | None = None
 
 
-def _slices(count: int, parts: int) -> list[range]:
-    size = -(-count // parts)
-    return [range(start, min(count, start + size)) for start in range(0, count, size)]
+def _join_part(task: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    _, _, (windows, seconds), index = _STATE
+    window, rows, distances = index.join_part(windows, seconds, *task)
+    other = window // windows.shape[1] != rows   # each photo's windows find its own centre
+    return window[other], rows[other], distances[other]
 
 
-def _search_part(positions: range) -> set[tuple[int, int, int, str]]:
-    """(position, position, distance, which is likely the crop) of candidate pairs, smaller position first."""
-    ids, _, (windows, seconds), index = _STATE
-    block = slice(positions.start, positions.stop)
-    query, rows, distances, which = index.search_many(windows[block], seconds[block])
+def _candidate_pairs(query: np.ndarray, rows: np.ndarray, distances: np.ndarray,
+                     which: np.ndarray) -> list[tuple[int, int, int, str]]:
+    """(position, position, distance, which is likely the crop) of each candidate pair once, smaller
+    position first, at the smaller distance it was found at from either side (then "a" before "b")."""
     # The index was built from `ids` in order: its row is the photo's position.
-    query = query + positions.start
-    pairs = set()
-    for i, j, distance, window in zip(query.tolist(), rows.tolist(), distances.tolist(), which.tolist()):
-        if i != j:
-            inside = likely_inside(window)  # "a": the searcher, i
-            if i > j:
-                i, j, inside = j, i, {"a": "b", "b": "a"}[inside]
-            pairs.add((i, j, distance, inside))
-    return pairs
-
-
-def _closest(parts: list[set[tuple[int, int, int, str]]]) -> list[tuple[int, int, int, str]]:
-    """Each pair once, at the smaller distance it was found at (from either side)."""
-    best: dict[tuple[int, int], tuple[int, str]] = {}
-    for part in parts:
-        for i, j, distance, inside in part:
-            if (i, j) not in best or (distance, inside) < best[(i, j)]:
-                best[(i, j)] = (distance, inside)
-    return [(i, j, d, inside) for (i, j), (d, inside) in sorted(best.items())]
+    other = query != rows
+    query, rows, distances, which = query[other], rows[other], distances[other], which[other]
+    swap = query > rows
+    a, b = np.where(swap, rows, query), np.where(swap, query, rows)
+    # The window tells whether the searcher (query) or the stored photo is likely the crop.
+    second_inside = _stored_is_crop(which) != swap
+    order = np.lexsort((second_inside, distances, b, a))
+    a, b, distances, second_inside = a[order], b[order], distances[order], second_inside[order]
+    first = np.ones(len(a), dtype=bool)
+    first[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
+    return [(i, j, d, "b" if inside else "a") for i, j, d, inside in
+            zip(a[first].tolist(), b[first].tolist(), distances[first].tolist(), second_inside[first].tolist())]
 
 
 def _verify_part(pairs: list[tuple[int, int, int, str]]) -> list[Link]:
     ids, blobs, _, _ = _STATE
     links = []
-    for i, j, distance, inside in pairs:
-        match = verify(read_signature(blobs[i]), read_signature(blobs[j]), inside)
-        if match.duplicate:
-            links.append(Link(ids[i], ids[j], distance, match.unexplained))
+    for start in range(0, len(pairs), VERIFY_AT_ONCE):
+        part = pairs[start:start + VERIFY_AT_ONCE]
+        signatures = {i: read_signature(blobs[i]) for pair in part for i in pair[:2]}
+        matches = verify_many([(signatures[i], signatures[j], inside) for i, j, _, inside in part])
+        links += [Link(ids[i], ids[j], distance, match.unexplained)
+                  for (i, j, distance, _), match in zip(part, matches) if match.duplicate]
     return links
