@@ -144,7 +144,8 @@ def ingest_command(inbox: Path, db: Path, register: Path, workers: int | None) -
     return command + (["--workers", str(workers)] if workers else [])
 
 
-SUMMARY = re.compile(r"(\d+) new, (\d+) updated, (\d+) unchanged, (\d+) exact duplicates?, (\d+) skipped, "
+SUMMARY = re.compile(r"(\d+) new, (\d+) updated, (\d+) unchanged, (\d+) exact duplicates?, "
+                     r"(?:\d+ near duplicates?, )?(\d+) skipped, "
                      r"(\d+) failed in ([\d.]+)s \(([\d.]+) photos/s\)")
 
 

@@ -1180,6 +1180,21 @@ class Deduper:
                                (int(r[2] or "0", 16) for r in rows))
         self.manual = manual
         self.constraints = manual_constraints(db, manual)
+        # For the run's summary: the photos that were near duplicates before, and those written or
+        # re-pointed since.
+        self.were_duplicates = {r[0] for r in db.execute("select id from photos where duplicate_of is not null")}
+        self.touched: set[int] = set()
+
+    def new_duplicates(self, db: sqlite_utils.Database) -> int:
+        """How many photos became near duplicates since the index was loaded (written or re-pointed
+        since, duplicates now, and not before)."""
+        ids = sorted(self.touched - self.were_duplicates)
+        count = 0
+        for start in range(0, len(ids), 500):
+            part = ids[start:start + 500]
+            count += db.execute(f"select count(*) from photos where duplicate_of is not null "
+                                f"and id in ({','.join('?' * len(part))})", part).fetchone()[0]
+        return count
 
     def photo_written(self, db: sqlite_utils.Database, photo_id: int, signature_blob: bytes) -> list[int]:
         """Index a new or changed photo, link it to its verified duplicates, re-cluster around it."""
@@ -1200,16 +1215,18 @@ class Deduper:
         # A photo named in tags.yml may have just arrived: its verdicts now resolve to ids.
         if self.manual is not None and self.manual.photos:
             self.constraints = manual_constraints(db, self.manual)
-        return recluster(db, [photo_id], constraints=self.constraints)
+        changed = recluster(db, [photo_id], constraints=self.constraints)
+        self.touched.update([photo_id, *changed])
+        return changed
 
     def links_for(self, db: sqlite_utils.Database, photo_id: int, signature: Signature,
                   windows: np.ndarray, seconds: np.ndarray) -> list[Link]:
         found = self.index.search(windows, seconds)
         found.pop(photo_id, None)
         blobs = candidate_signatures(db, sorted(found))
+        matches = verify_many([(signature, read_signature(blob), "a") for blob in blobs.values()])
         links = []
-        for other, blob in blobs.items():
-            match = verify(signature, read_signature(blob))
+        for other, match in zip(blobs, matches):
             if match.duplicate:
                 a, b = sorted((photo_id, other))
                 links.append(Link(a, b, found[other], match.unexplained))

@@ -40,6 +40,7 @@ class Summary:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[tuple[str, str]] = field(default_factory=list)  # damaged but kept
     seconds: float = 0.0
+    near_duplicates: int = 0   # photos that became a near duplicate of another (dedupe)
 
     def add(self, outcome: str, path: str = "", reason: str | None = None) -> None:
         self.counts[outcome] += 1
@@ -57,7 +58,8 @@ class Summary:
         rate = (c["new"] + c["updated"] + c["duplicate"]) / self.seconds if self.seconds else 0.0
         return (
             f"{c['new']} new, {c['updated']} updated, {c['unchanged']} unchanged, "
-            f"{c['duplicate']} exact duplicates, {c['skipped']} skipped, {c['failed']} failed "
+            f"{c['duplicate']} exact duplicates, {self.near_duplicates} near duplicates, "
+            f"{c['skipped']} skipped, {c['failed']} failed "
             f"in {self.seconds:.1f}s ({rate:.1f} photos/s)"
         )
 
@@ -113,6 +115,8 @@ class Ingest:
         self.reading, self.read_started = True, time.monotonic()
         for batch in batched(self.read_all(to_read)):
             self.write_batch(batch)
+        if self._deduper is not None:
+            self.summary.near_duplicates = self._deduper.new_duplicates(self.archive)
         self.summary.seconds = time.monotonic() - started
         return self.summary
 

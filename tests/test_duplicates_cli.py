@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -50,18 +51,26 @@ def ingest(run_cli, club: Path, *paths: Path):
     return result
 
 
+def near_duplicates(result) -> int:
+    """The count in the ingest summary line: photos that became a near duplicate in that run."""
+    match = re.search(r"(\d+) exact duplicates, (\d+) near duplicates, ", result.stderr.splitlines()[-1])
+    assert match, result.stderr
+    return int(match.group(2))
+
+
 def test_a_copy_ingested_first_is_repointed_when_the_original_arrives(run_cli, club: Path) -> None:
     original = scene(51, (2400, 1600))
     inbox = club / "inbox"
     # A member's re-share: cropped, smaller, recompressed, no metadata, in the member's folder.
     save_photo(original.crop((120, 0, 2400, 1520)).resize((1080, 720)), inbox / "member" / "reshare.jpg",
                quality=75)
-    ingest(run_cli, club, inbox)
+    assert near_duplicates(ingest(run_cli, club, inbox)) == 0
     assert photo_rows(club / "archive.db")["reshare.jpg"]["duplicate_of"] is None
 
     save_photo(original, inbox / "rene-hey" / "DSC_0001.jpg", camera(0), quality=92)
     save_photo(scene(51, (2400, 1600), car_shift=0.15), inbox / "rene-hey" / "DSC_0002.jpg", camera(1))
-    ingest(run_cli, club, inbox)
+    # The re-share from the first run is now a near duplicate; the burst frame is not.
+    assert near_duplicates(ingest(run_cli, club, inbox)) == 1
     photos = photo_rows(club / "archive.db")
     first = photos["DSC_0001.jpg"]
     assert photos["reshare.jpg"] == {
@@ -79,7 +88,7 @@ def test_the_listing_shows_each_original_with_its_duplicates(run_cli, club: Path
     save_photo(original, club / "inbox" / "rene-hey" / "big.jpg", camera(), quality=92)
     save_photo(original.resize((1080, 720)), club / "inbox" / "member" / "web.webp", quality=80)
     save_photo(scene(53, (2400, 1600)), club / "inbox" / "rene-hey" / "other.jpg", camera(5))
-    ingest(run_cli, club, club / "inbox")
+    assert near_duplicates(ingest(run_cli, club, club / "inbox")) == 1  # found within one run
     result = run_cli("duplicates", "--db", club / "archive.db", "--register", club / "register.yml")
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
@@ -176,7 +185,8 @@ def test_exact_copies_are_not_near_duplicates(run_cli, club: Path) -> None:
     path = save_photo(scene(58), club / "inbox" / "rene-hey" / "a.jpg", camera())
     (club / "inbox" / "member").mkdir(parents=True)
     (club / "inbox" / "member" / "a-copy.jpg").write_bytes(path.read_bytes())
-    ingest(run_cli, club, club / "inbox")
+    result = ingest(run_cli, club, club / "inbox")
+    assert "1 exact duplicates, 0 near duplicates" in result.stderr.splitlines()[-1]
     assert rows(club / "archive.db", "select count(*) as n from photos") == [{"n": 1}]
     assert rows(club / "archive.db", "select count(*) as n from duplicate_links") == [{"n": 0}]
     assert Image.open(path).size == (640, 480)

@@ -443,7 +443,8 @@ def test_unreadable_files_and_folders_are_listed_and_the_run_goes_on(tmp_path: P
     assert "Traceback" not in result.stderr
     assert errors(archive) == {str(inbox / "locked.jpg"): PERMISSION, str(inbox / "locked"): PERMISSION}
     assert photo_paths(archive) == [str(inbox / "good.jpg")]
-    assert result.stderr.splitlines()[-1].startswith("1 new, 0 updated, 0 unchanged, 0 exact duplicates, 0 skipped, 2 failed")
+    assert result.stderr.splitlines()[-1].startswith(
+        "1 new, 0 updated, 0 unchanged, 0 exact duplicates, 0 near duplicates, 0 skipped, 2 failed")
 
 
 # --- what a worker's libraries print ------------------------------------------------------

@@ -15,8 +15,8 @@ from ingest.sample_photos import Meta
 from tests.conftest import rows
 
 SUMMARY = re.compile(
-    r"(\d+) new, (\d+) updated, (\d+) unchanged, (\d+) exact duplicates, (\d+) skipped, "
-    r"(\d+) failed in \d+\.\ds \(\d+\.\d photos/s\)"
+    r"(\d+) new, (\d+) updated, (\d+) unchanged, (\d+) exact duplicates, (\d+) near duplicates, "
+    r"(\d+) skipped, (\d+) failed in \d+\.\ds \(\d+\.\d photos/s\)"
 )
 
 
@@ -49,7 +49,7 @@ def test_ingest_writes_one_row_per_photo(tmp_path: Path, inbox: Path, run_cli, m
     monkeypatch.chdir(tmp_path)
     result = run_cli("ingest", "inbox", "--db", "archive.db")
     assert result.exit_code == 0, result.stderr
-    assert summary(result.stderr) == (5, 0, 0, 0, 1, 0)
+    assert summary(result.stderr) == (5, 0, 0, 0, 0, 1, 0)
     photos = rows("archive.db", "select * from photos order by path")
     assert [(p["path"], p["format"]) for p in photos] == [
         ("inbox/rene-hey/2025/IMG_0001.JPG", "JPEG"),
@@ -88,7 +88,7 @@ def test_second_run_touches_nothing_and_says_so(tmp_path: Path, inbox: Path, run
     result = run_cli("ingest", inbox, "--db", db)
     assert result.exit_code == 0
     assert result.stderr.splitlines()[0] == "Nothing changed: every photo is already in the archive."
-    assert summary(result.stderr) == (0, 0, 5, 0, 1, 0)
+    assert summary(result.stderr) == (0, 0, 5, 0, 0, 1, 0)
     assert rows(db, "select * from photos order by id") == before
     assert os.path.getmtime(db) == mtime and changes == [{"n": 0}]
 
@@ -99,7 +99,7 @@ def test_changed_file_is_reread_in_place(tmp_path: Path, inbox: Path, run_cli, p
     (old,) = rows(db, "select id, sha256 from photos where file_name = 'IMG_0002.png'")
     photo("inbox/rene-hey/2025/IMG_0002.png", 99)  # the photographer re-exported it
     result = run_cli("ingest", inbox, "--db", db)
-    assert summary(result.stderr) == (0, 1, 4, 0, 1, 0)
+    assert summary(result.stderr) == (0, 1, 4, 0, 0, 1, 0)
     (new,) = rows(db, "select id, sha256 from photos where file_name = 'IMG_0002.png'")
     assert new["id"] == old["id"] and new["sha256"] != old["sha256"]
     assert rows(db, "select count(*) n from photos") == [{"n": 5}]
@@ -112,7 +112,7 @@ def test_same_bytes_under_a_second_path_is_an_exact_duplicate(tmp_path: Path, in
     copy.parent.mkdir(parents=True)
     shutil.copy(inbox / "rene-hey/2025/IMG_0001.JPG", copy)
     result = run_cli("ingest", inbox, "--db", db)
-    assert summary(result.stderr) == (0, 0, 5, 1, 1, 0)
+    assert summary(result.stderr) == (0, 0, 5, 1, 0, 1, 0)
     (photo_row,) = rows(db, "select id from photos where file_name = 'IMG_0001.JPG'")
     assert rows(db, "select path from photo_files where photo_id = ? order by path", (photo_row["id"],)) == [
         {"path": str(inbox / "rene-hey/2025/IMG_0001.JPG")},
@@ -124,7 +124,7 @@ def test_duplicate_within_one_run_keeps_both_paths(tmp_path: Path, photo, run_cl
     first = photo("inbox/a/x.jpg", 5)
     shutil.copy(first, tmp_path / "inbox/a/y.jpg")
     result = run_cli("ingest", tmp_path / "inbox", "--db", tmp_path / "a.db")
-    assert summary(result.stderr) == (1, 0, 0, 1, 0, 0)
+    assert summary(result.stderr) == (1, 0, 0, 1, 0, 0, 0)
     assert [r["file_name"] for r in rows(tmp_path / "a.db", "select file_name from photo_files order by path")] == ["x.jpg", "y.jpg"]
 
 
@@ -137,7 +137,7 @@ def test_broken_files_are_listed_and_the_run_goes_on(tmp_path: Path, photo, run_
     db = tmp_path / "archive.db"
     result = run_cli("ingest", tmp_path / "inbox", "--db", db)
     assert result.exit_code == 0
-    assert summary(result.stderr) == (1, 0, 0, 0, 0, 3)
+    assert summary(result.stderr) == (1, 0, 0, 0, 0, 0, 3)
     errors = {Path(r["path"]).name: r["error"] for r in rows(db, "select * from ingest_errors")}
     assert errors["empty.jpg"] == "empty file (0 bytes): the copy probably failed, deliver it again"
     assert errors["notes.jpg"] == "not an image Pillow can read: the file's contents do not match its suffix"

@@ -340,7 +340,8 @@ def test_damaged_bytes_give_photo_errors_only(raw_files: dict[str, Path], data: 
 # --- `photo-archive ingest` on RAW files ---------------------------------------------------
 
 SUMMARY = re.compile(
-    r"(\d+) new, \d+ updated, \d+ unchanged, \d+ exact duplicates, (\d+) skipped, (\d+) failed"
+    r"(\d+) new, \d+ updated, \d+ unchanged, \d+ exact duplicates, \d+ near duplicates, (\d+) skipped, "
+    r"(\d+) failed"
 )
 
 
