@@ -232,7 +232,7 @@ def build(folder: Path, photos: int, thumbnails: str = "tiny", seed: int = 1,
 
 def schema_fingerprint() -> str:
     """Changes when the project's schema does, so a cached archive is rebuilt with new indexes."""
-    return hashlib.sha256(repr(archive_db.TABLES).encode()).hexdigest()[:16]
+    return hashlib.sha256(repr((archive_db.TABLES, archive_db.TRIGGERS)).encode()).hexdigest()[:16]
 
 
 # --- serving and timing ------------------------------------------------------------

@@ -70,3 +70,44 @@ def test_record_error_is_idempotent(tmp_path: Path) -> None:
     archive_db.record_error(db, "x.jpg", "truncated", "2026-01-01T00:00:00Z")
     archive_db.clear_error(db, "y.jpg")
     assert [r["error"] for r in rows(tmp_path / "a.db", "select * from ingest_errors")] == ["truncated"]
+
+
+def test_photo_cars_colour_follows_the_register(tmp_path: Path) -> None:
+    """The colour facet counts photo_cars.color: every way a car's colour is written reaches it."""
+    db = archive_db.connect(tmp_path / "a.db")
+    archive_db.ensure_db_shape(db)
+    db["cars"].insert({"id": "0042", "color": "Java Green"})
+    db["photos"].insert_all([{"id": 1, "sha256": "a"}, {"id": 2, "sha256": "b"}])
+    archive_db.save_cars(db, 1, [{"car_id": "0042", "source": "keyword", "confidence": 1.0}])
+    colours = lambda: [r["color"] for r in rows(tmp_path / "a.db", "select color from photo_cars order by photo_id")]  # noqa: E731
+    assert colours() == ["Java Green"]
+    db["cars"].upsert({"id": "0042", "color": "Frozen Red"}, pk="id")  # how tagging.upsert_register writes
+    archive_db.save_cars(db, 2, [{"car_id": "0042", "source": "caption", "confidence": 0.8}])
+    assert colours() == ["Frozen Red", "Frozen Red"]
+    db["cars"].insert({"id": "0042", "color": None}, replace=True)  # insert or replace: a new row
+    assert colours() == [None, None]
+
+
+def test_an_old_archive_gets_colours_and_the_gallery_indexes(tmp_path: Path) -> None:
+    path = tmp_path / "a.db"
+    conn = sqlite3.connect(path)
+    conn.executescript("""
+        create table cars (id text primary key, color text);
+        create table photos (id integer primary key, sha256 text, duplicate_of integer);
+        create table photo_cars (photo_id integer, car_id text, source text, confidence float,
+                                 primary key (photo_id, car_id));
+        create index idx_photos_duplicate_of on photos (duplicate_of);
+        create index idx_photo_cars_car_id on photo_cars (car_id);
+        insert into cars values ('0042', 'Java Green');
+        insert into photos (id, sha256) values (1, 'a');
+        insert into photo_cars values (1, '0042', 'keyword', 1.0);
+    """)
+    conn.commit()
+    conn.close()
+    archive_db.ensure_db_shape(archive_db.connect(path))
+    assert rows(path, "select color from photo_cars") == [{"color": "Java Green"}]
+    indexes = {r["name"]: r["sql"] for r in rows(path, "select name, sql from sqlite_master where type = 'index'")}
+    # The superseded full indexes are gone: the planner would walk every original through them.
+    assert "idx_photos_duplicate_of" not in indexes and "idx_photo_cars_car_id" not in indexes
+    assert indexes["idx_photos_originals_taken_at_local"].endswith(" where duplicate_of is null")
+    assert indexes["idx_photos_duplicates_duplicate_of"].endswith(" where duplicate_of is not null")
