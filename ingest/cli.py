@@ -331,7 +331,15 @@ def serve(db: str, port: int, host: str) -> None:
     """Publish the archive with Datasette, the project's metadata.yml, templates and plugins."""
     if not Path(db).is_file():
         raise click.ClickException(f"no archive at {db}: run `photo-archive ingest` first")
+    from .db import connect, ensure_db_shape
+
     with fatal_errors():
+        if os.access(db, os.W_OK):  # an archive from an older version gets the columns and indexes the site reads
+            archive = connect(db)
+            try:
+                ensure_db_shape(archive)
+            finally:
+                archive.close()
         sys.exit(site.serve(db, port=port, host=host))
 
 

@@ -24,6 +24,12 @@ from .errors import ArchiveError
 
 SITE_DIR = Path(__file__).resolve().parent.parent
 DATABASE = "archive"  # the database metadata.yml configures
+# Datasette settings of the site (README's publish command passes the same).
+SETTINGS = {
+    # Suggestions count the distinct values of every column over the whole selection:
+    # about 5 s per gallery page at 200,000 photos, for hints the gallery does not show.
+    "suggest_facets": False,
+}
 
 
 def load_metadata(site_dir: Path = SITE_DIR) -> dict[str, Any]:
@@ -74,7 +80,9 @@ def site_args(db: str | Path = f"{DATABASE}.db", site_dir: Path = SITE_DIR,
     if database_name(db) != DATABASE and scratch is not None:
         metadata = scratch / "metadata.json"
         metadata.write_text(json.dumps(renamed, ensure_ascii=False), encoding="utf-8")
-    return ["--metadata", str(metadata), *folder_args(site_dir)]
+    settings = [arg for key, value in SETTINGS.items()
+                for arg in ("--setting", key, ("on" if value else "off") if isinstance(value, bool) else str(value))]
+    return ["--metadata", str(metadata), *folder_args(site_dir), *settings]
 
 
 def serve(db: str, port: int = 8001, host: str = "127.0.0.1") -> int:
@@ -88,7 +96,7 @@ def serve(db: str, port: int = 8001, host: str = "127.0.0.1") -> int:
             return 0
 
 
-def datasette_app(db: str | Path, site_dir: Path = SITE_DIR):
+def datasette_app(db: str | Path, site_dir: Path = SITE_DIR, settings: dict[str, Any] | None = None):
     """The same site as `serve`, as an in-process Datasette instance (for tests and scripts)."""
     from datasette.app import Datasette
 
@@ -99,4 +107,5 @@ def datasette_app(db: str | Path, site_dir: Path = SITE_DIR):
         template_dir=str(site_dir / "templates"),
         plugins_dir=str(site_dir / "plugins"),
         static_mounts=[("static", str(static))] if static.is_dir() else None,
+        settings={**SETTINGS, **(settings or {})},
     )
