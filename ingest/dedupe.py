@@ -1099,7 +1099,16 @@ def save_originals(db: sqlite_utils.Database, original: dict[int, int | None]) -
     """Write duplicate_of where it changed; returns the photos that changed."""
     current = dict(_current_originals(db, original))
     changed = [p for p, o in original.items() if current.get(p) != o]
-    db.conn.executemany("update photos set duplicate_of = ? where id = ?", [(original[p], p) for p in changed])
+    if len(changed) < 1_000:
+        db.conn.executemany("update photos set duplicate_of = ? where id = ?", [(original[p], p) for p in changed])
+        return changed
+    # Many (re-clustering the archive): one statement. With foreign keys on, each statement costs
+    # ~40 us on its own, three times the row's update.
+    db.execute("create temp table if not exists new_originals (id integer primary key, original integer)")
+    db.conn.executemany("insert into temp.new_originals values (?, ?)", [(p, original[p]) for p in changed])
+    db.execute("update photos set duplicate_of = (select original from temp.new_originals n where n.id = photos.id) "
+               "where id in (select id from temp.new_originals)")
+    db.execute("delete from temp.new_originals")
     return changed
 
 
