@@ -1394,11 +1394,11 @@ def find_links(ids: list[int], blobs: list[bytes], stored: list[bytes | None] | 
             with context.Pool(workers) as pool:
                 pairs = _candidate_pairs(*index.join_result(len(WINDOWS), pool.map(_join_part, tasks, 1)))
                 say(f"searched: {len(pairs)} candidate pairs")
-                found = pool.map(_verify_part, [pairs[i::workers * 4] for i in range(workers * 4)])
+                found = pool.map(_verify_part, _alike(pairs, blobs, workers * 8), 1)
         else:
             pairs = _candidate_pairs(*index.join_result(len(WINDOWS), [_join_part(task) for task in tasks]))
             say(f"searched: {len(pairs)} candidate pairs")
-            found = [_verify_part(pairs)]
+            found = [_verify_part(part) for part in _alike(pairs, blobs, 1)]
     finally:
         _STATE = None
     say("verified")
@@ -1434,6 +1434,15 @@ def _candidate_pairs(query: np.ndarray, rows: np.ndarray, distances: np.ndarray,
     first[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
     return [(i, j, d, "b" if inside else "a") for i, j, d, inside in
             zip(a[first].tolist(), b[first].tolist(), distances[first].tolist(), second_inside[first].tolist())]
+
+
+def _alike(pairs: list[tuple[int, int, int, str]], blobs: list[bytes],
+           parts: int) -> list[list[tuple[int, int, int, str]]]:
+    """The pairs in `parts` runs, pairs of pictures of the same sizes together: `verify_many`
+    compares such pairs as one array operation."""
+    ordered = sorted(pairs, key=lambda p: (blobs[p[0]][:_HEADER.size], blobs[p[1]][:_HEADER.size]))
+    size = max(1, -(-len(ordered) // parts))
+    return [ordered[start:start + size] for start in range(0, len(ordered), size)]
 
 
 def _verify_part(pairs: list[tuple[int, int, int, str]]) -> list[Link]:

@@ -42,10 +42,8 @@ def filters_from_request(request, database, table, datasette):
                 [car_id])).first()
             described.append(f"car is {row[0] if row else car_id}")
         for i, colour in enumerate(request.args.getlist("_colour")):
-            where.append(
-                "id in (select pc.photo_id from photo_cars pc join cars c on c.id = pc.car_id "
-                f"where c.color = :gallery_colour{i})"
-            )
+            # photo_cars.color is cars.color, copied by a trigger (ingest/db.py) and indexed with photo_id.
+            where.append(f"id in (select photo_id from photo_cars where color = :gallery_colour{i})")
             params[f"gallery_colour{i}"] = colour
             described.append(f"a car is {colour}")
         hidden = not wants_duplicates(request)
