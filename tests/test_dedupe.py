@@ -255,6 +255,32 @@ def test_index_finds_near_hashes_built_and_added_and_forgets_removed() -> None:
     assert 1 not in index.search(np.array([far], dtype=np.uint64))
 
 
+def test_search_many_and_its_parts_find_what_search_finds() -> None:
+    """Re-clustering searches every photo at once (in parts, over processes); ingest one at a time."""
+    rng = np.random.default_rng(5)
+    hashes = rng.integers(0, 2**63, 3000, dtype=np.int64).astype(np.uint64)
+    means = rng.integers(0, 2**63, 3000, dtype=np.int64).astype(np.uint64)
+    index = dedupe.HashIndex(range(100, 3100), hashes.tolist(), means.tolist())
+    windows = rng.integers(0, 2**63, (200, 31), dtype=np.int64).astype(np.uint64)
+    seconds = rng.integers(0, 2**63, (200, 31), dtype=np.int64).astype(np.uint64)
+    for q in range(200):  # windows near stored photos, some with a mean hash too far
+        for k in rng.choice(31, 3, replace=False):
+            row = int(rng.integers(3000))
+            near = np.uint64(sum(1 << int(b) for b in rng.choice(64, int(rng.integers(0, 16)), replace=False)))
+            windows[q, k] = hashes[row] ^ near
+            seconds[q, k] = means[row] ^ (near if rng.random() < 0.8 else ~near)
+    query, rows, distances, which = index.search_many(windows, seconds)
+    many: dict[int, dict[int, int]] = {}
+    for q, row, distance in zip(query.tolist(), rows.tolist(), distances.tolist()):
+        many.setdefault(q, {})[int(index.ids[row])] = distance
+    assert sum(len(found) for found in many.values()) > 300
+    assert all(many.get(q, {}) == index.search(windows[q], seconds[q]) for q in range(200))
+    parts = index.join_parts(windows, seconds, parts=7)
+    assert len(parts) >= 5 and sorted({table for table, _, _ in parts}) == [0, 1, 2, 3, 4]
+    split = index.join_result(31, [index.join_part(windows, seconds, *part) for part in parts])
+    assert all(np.array_equal(a, b) for a, b in zip(split, (query, rows, distances, which)))
+
+
 # --- clusters --------------------------------------------------------------------------
 
 
@@ -368,3 +394,35 @@ def test_colour_tells_a_moved_object_of_the_same_brightness() -> None:
     luma_only = dedupe.Signature(a.pixels, a.aspect), dedupe.Signature(b.pixels, b.aspect)
     assert dedupe.verify(*luma_only).duplicate
     assert not dedupe.verify(a, b).duplicate
+
+
+# --- re-clustering a whole archive ---------------------------------------------------------
+
+
+def test_verify_many_gives_each_pair_what_verify_gives_it_alone() -> None:
+    """Pairs verified together, grouped by size (re-clustering), get the answer each gets alone (ingest)."""
+    upright = scene(31, (2400, 1600))
+    pictures = [upright] + [TRANSFORMATIONS[name][0](upright) for name in sorted(TRANSFORMATIONS)]
+    pictures += [negative_of(name, 41)[1] for name in sorted(NEGATIVES)]
+    signatures = [dedupe.read_signature(dedupe.make_signature(p.convert("RGB"))) for p in pictures]
+    pairs = [(a, b, likely) for a in signatures[:1] for b in signatures[1:] for likely in "ab"]
+    pairs += [(b, a, "a") for a in signatures[:1] for b in signatures[1:]]
+    pairs += [(signatures[i], signatures[j], "a") for i in range(1, 12) for j in range(1, 12) if i != j]
+    matches = dedupe.verify_many(pairs)
+    assert 0 < sum(m.duplicate for m in matches) < len(pairs)
+    assert matches == [dedupe.verify(a, b, likely) for a, b, likely in pairs]
+
+
+def test_find_links_in_worker_processes_is_the_same_as_in_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    pictures = []
+    for seed in range(12):
+        original = scene(60 + seed, (1200, 800))
+        pictures += [original, resized(original, 500)]
+        if seed % 3 == 0:
+            pictures.append(crop(original, 0.08, 0.0, 0.0, 0.02))
+    blobs = [dedupe.make_signature(p) for p in pictures]
+    ids = list(range(1, len(blobs) + 1))
+    alone = dedupe.find_links(ids, blobs, workers=1)
+    monkeypatch.setattr(dedupe, "PARALLEL_FROM", 0)
+    assert dedupe.find_links(ids, blobs, workers=2) == alone
+    assert len(alone) == 12 + 4 * 2  # each original with its smaller copy; each crop with both
