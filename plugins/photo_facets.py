@@ -54,6 +54,19 @@ def whole_gallery_sql(name: str, originals_only: bool) -> str:
     return combined(originals, facet_sql(name, f"(select * from photos where id in (select id from {COPIES}))"), "+")
 
 
+def without_cursor(where: str) -> str:
+    """The where clause without the ?_next= cursor, which Datasette appends last, in parentheses."""
+    depth, start = 0, len(where)
+    for start in range(len(where) - 1, -1, -1):
+        depth += {")": 1, "(": -1}.get(where[start], 0)
+        if depth == 0:
+            break
+    head = where[:start].rstrip()
+    if not where.endswith(")") or not head.endswith((" and", "where")):
+        return where
+    return head.removesuffix(" and") if head != "where" else ""
+
+
 def combined(counts: str, others: str, sign: str) -> str:
     return (f"select facet, value, sum(n) as n from ({counts} union all select facet, value, {sign}n "
             f"from ({others})) group by value having sum(n) > 0")
@@ -82,14 +95,18 @@ class GalleryFacets(Facet):
 
     async def counts(self, names: list[str]) -> tuple[dict[str, list], list[str]]:
         """{name: rows (facet, value, n)} of the facets that finished, and those that timed out."""
-        where = self.sql.partition(" from photos ")[2].strip()
+        columns, _, where = self.sql.partition(" from photos ")
+        where = where.strip()
+        if "_next" in self.request.args:  # the same counts on every page (Datasette: the photos after it)
+            where = without_cursor(where)
+        sql = f"{columns} from photos {where}"
         limit = self.ds.setting("facet_time_limit_ms")
         if where in ("", "where duplicate_of is null"):  # the whole gallery, with or without duplicates
             found = await asyncio.gather(*(self.rows(whole_gallery_sql(name, where != ""), limit) for name in names))
         else:
             listed = "".join(f", [{name}]" for name in names if name not in CARS)
             rows = await self.rows(  # one query instead of one per facet: it may take as long as they would
-                f"with selected as materialized (select id{listed} from ({self.sql})) "
+                f"with selected as materialized (select id{listed} from ({sql})) "
                 + " union all ".join(facet_sql(name, "selected") for name in names), limit * len(names))
             found = [None if rows is None else [r for r in rows if r["facet"] == name] for name in names]
         return ({name: rows for name, rows in zip(names, found) if rows is not None},
