@@ -2,6 +2,7 @@
 
     python benchmarks/run.py                         # everything (about 15 minutes the first time)
     python benchmarks/run.py --parts jpeg --photos 50 --repeat 1
+    python benchmarks/run.py --parts archive        # only the site on a 200,000-photo archive
 
 Parts (--parts, comma-separated; default all):
 
@@ -92,11 +93,11 @@ def machine() -> dict[str, Any]:
             versions[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
             versions[package] = "missing"
-    djpeg = subprocess.run(["djpeg", "-version"], capture_output=True, text=True)
+    djpeg = subprocess.run(["djpeg", "-version"], capture_output=True, text=True) if shutil.which("djpeg") else None
     return {
         "cpu": cpu, "cpus": os.cpu_count(), "memory_gb": round(memory / 1024**3, 1),
         "kernel": platform.release(), "python": platform.python_version(),
-        "libjpeg_turbo": (djpeg.stderr or djpeg.stdout).strip().splitlines()[0] if djpeg.returncode == 0 else "?",
+        "libjpeg_turbo": (djpeg.stderr or djpeg.stdout).strip().splitlines()[0] if djpeg and djpeg.returncode == 0 else "?",
         "versions": versions,
     }
 
@@ -735,7 +736,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(parts) - set(PARTS))
     if unknown:
         parser.error(f"unknown part(s) {', '.join(unknown)}: choose from {', '.join(PARTS)}")
-    if shutil.which("djpeg") is None or shutil.which("openssl") is None:
+    if "jpeg" in parts and (shutil.which("djpeg") is None or shutil.which("openssl") is None):
         parser.error("djpeg (libjpeg-turbo-progs) and openssl are needed for the floor")
     bench = Bench(args)
     m = bench.results["machine"]
