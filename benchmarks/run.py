@@ -341,6 +341,8 @@ class Bench:
             ratios["imagededup_over_ingest"] = med["imagededup"]["wall"] / med["ingest"]["wall"]
             ratios["imagededup_hashing_over_ingest"] = self.results["jpeg"]["imagededup_encode_seconds"] / med["ingest"]["wall"]
         ratios["photos_per_second"] = n / med["ingest"]["wall"]
+        if "floor" in med:
+            ratios["floor_photos_per_second"] = n / med["floor"]["wall"]
         self.results["jpeg"]["ratios"] = ratios
         if runs["floor"]:
             # Each repeat ran both back to back: their ratio is the least disturbed by others' load.
@@ -557,8 +559,15 @@ class Bench:
             rows.append(["ingest / floor, CPU seconds", f"{j['ingest_floor_cpu']:.2f}x", "<= 1.5x",
                          verdict(j["ingest_floor_cpu"] <= TARGETS["ingest_floor_cpu"])])
         if "photos_per_second" in j:
-            rows.append(["ingest photos per second", f"{j['photos_per_second']:.1f}", ">= 18",
-                         verdict(j["photos_per_second"] >= TARGETS["photos_per_second"])])
+            # The issue's 18 photos/s is its machine's floor (28/s) over 1.5; this machine's floor sets its own.
+            rows.append(["ingest photos per second (issue's machine: >= 18)", f"{j['photos_per_second']:.1f}",
+                         ">= 18", verdict(j["photos_per_second"] >= TARGETS["photos_per_second"])])
+        if "floor_photos_per_second" in j:
+            needed = j["floor_photos_per_second"] / TARGETS["ingest_floor_wall"]
+            rows.append([f"ingest photos per second >= this run's floor "
+                         f"({j['floor_photos_per_second']:.1f}/s) / 1.5",
+                         f"{j['photos_per_second']:.1f}", f">= {needed:.1f}",
+                         verdict(j["photos_per_second"] >= needed)])
         if "imagededup_hashing_over_ingest" in j:
             rows.append(["imagededup hashing alone / ingest, wall", f"{j['imagededup_hashing_over_ingest']:.2f}x",
                          "about 3x", verdict(j["imagededup_hashing_over_ingest"] >= 0.9 * TARGETS["imagededup_hashing_over_ingest"])])
