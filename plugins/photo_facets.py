@@ -8,7 +8,8 @@ link to `?_car=` / `?_colour=` (plugins/photo_filters.py).
 Why not Datasette's column facets: each of them runs the page's selection
 again. A search or a filter finds its photos by looking each one up (24,000
 lookups, ~20 ms, for a popular car's name); here the selection is read once
-for every facet. The whole gallery (every original) is read from indexes
+for every facet (twice, in parallel: the columns' facets, and the cars' and
+colours' from photo_cars). The whole gallery (every original) is read from indexes
 alone instead: each count from its own index (ingest/db.py), in parallel.
 """
 
@@ -89,8 +90,8 @@ class GalleryFacets(Facet):
             return [], []
         counted, timed_out = await self.counts(list(wanted))
         size = self.get_facet_size()
-        results = [await self.facet(name, source, counted[name], size)
-                   for name, source in wanted.items() if name in counted]
+        results = list(await asyncio.gather(*(self.facet(name, source, counted[name], size)
+                                              for name, source in wanted.items() if name in counted)))
         return results, timed_out
 
     async def counts(self, names: list[str]) -> tuple[dict[str, list], list[str]]:
@@ -104,11 +105,18 @@ class GalleryFacets(Facet):
         if where in ("", "where duplicate_of is null"):  # the whole gallery, with or without duplicates
             found = await asyncio.gather(*(self.rows(whole_gallery_sql(name, where != ""), limit) for name in names))
         else:
-            listed = "".join(f", [{name}]" for name in names if name not in CARS)
-            rows = await self.rows(  # one query instead of one per facet: it may take as long as they would
-                f"with selected as materialized (select id{listed} from ({sql})) "
-                + " union all ".join(facet_sql(name, "selected") for name in names), limit * len(names))
-            found = [None if rows is None else [r for r in rows if r["facet"] == name] for name in names]
+            # The selection is read once per group, not once per facet, and the two groups run in
+            # parallel: the column facets from the selection's rows, the cars and colours from
+            # photo_cars (its ids alone). Most of each is looking the selected photos up by id.
+            groups = [group for group in ([name for name in names if name not in CARS],
+                                          [name for name in names if name in CARS]) if group]
+            answers = await asyncio.gather(*(self.rows(
+                f"with selected as materialized (select id{''.join(f', [{n}]' for n in group if n not in CARS)} "
+                f"from ({sql})) " + " union all ".join(facet_sql(name, "selected") for name in group),
+                limit * len(group)) for group in groups))
+            by_group = {name: rows for group, rows in zip(groups, answers) for name in group}
+            found = [None if by_group[name] is None else [r for r in by_group[name] if r["facet"] == name]
+                     for name in names]
         return ({name: rows for name, rows in zip(names, found) if rows is not None},
                 [name for name, rows in zip(names, found) if rows is None])
 
