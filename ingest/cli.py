@@ -295,7 +295,7 @@ def duplicates(not_duplicate: tuple[str, str] | None, duplicate_of: tuple[str, s
     if not Path(db).is_file():
         raise click.ClickException(f"no archive at {db}: run `photo-archive ingest` first")
     from . import dedupe
-    from .db import connect, ensure_db_shape
+    from .db import connect_current
 
     with fatal_errors():
         manual = load_manual(manual_path(register))
@@ -304,9 +304,8 @@ def duplicates(not_duplicate: tuple[str, str] | None, duplicate_of: tuple[str, s
             with writing(db):
                 click.echo(dedupe.record_verdict(db, manual, first, second, duplicate=bool(duplicate_of)))
             return
-        archive = connect(db)
+        archive = connect_current(db)  # an archive from before near-duplicate search
         try:
-            ensure_db_shape(archive)  # an archive from before near-duplicate search
             if recluster:
                 with writing(db):
                     started = time.monotonic()
@@ -331,15 +330,11 @@ def serve(db: str, port: int, host: str) -> None:
     """Publish the archive with Datasette, the project's metadata.yml, templates and plugins."""
     if not Path(db).is_file():
         raise click.ClickException(f"no archive at {db}: run `photo-archive ingest` first")
-    from .db import connect, ensure_db_shape
+    from .db import connect_current
 
     with fatal_errors():
         if os.access(db, os.W_OK):  # an archive from an older version gets the columns and indexes the site reads
-            archive = connect(db)
-            try:
-                ensure_db_shape(archive)
-            finally:
-                archive.close()
+            connect_current(db).close()
         sys.exit(site.serve(db, port=port, host=host))
 
 

@@ -184,6 +184,13 @@ def connect(path: str | Path) -> sqlite_utils.Database:
     return db
 
 
+def connect_current(path: str | Path) -> sqlite_utils.Database:
+    """connect, with an archive made by an older version brought up to the current shape."""
+    db = connect(path)
+    ensure_db_shape(db)
+    return db
+
+
 def ensure_db_shape(db: sqlite_utils.Database) -> None:
     """Create missing tables, columns and indexes; never drops anything."""
     with db.atomic():

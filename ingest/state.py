@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 import sqlite_utils
 
-from .db import connect
+from .db import connect, connect_current
 from .scan import display_path
 
 LEDGER_TABLES: dict[str, dict[str, Any]] = {
@@ -124,10 +124,7 @@ def archive_identity(archive: sqlite_utils.Database) -> str:
 
 def open_archive(db_path: str | Path) -> tuple[sqlite_utils.Database, Ledger]:
     """archive.db in its current shape, and the ledger that belongs to it."""
-    from .db import ensure_db_shape
-
-    archive = connect(db_path)
-    ensure_db_shape(archive)
+    archive = connect_current(db_path)
     with archive.atomic():
         archive_id = archive_identity(archive)
     return archive, Ledger(db_path, archive_id)
