@@ -57,8 +57,8 @@ TABLES: dict[str, dict[str, Any]] = {
             "location_rounded": int, "title": str, "caption": str, "keywords": str,
             "artist": str, "copyright": str, "photographer_id": str,
             "photographer_source": str, "event_id": str, "event_source": str,
-            "session_id": str, "credit": str, "event_name": str, "session_name": str,
-            "car_names": str, "phash": str, "dhash": str,
+            "session_id": str, "session_source": str, "credit": str, "event_name": str,
+            "session_name": str, "car_names": str, "phash": str, "dhash": str,
             "duplicate_of": int, "thumbnail": bytes, "thumbnail_width": int,
             "thumbnail_height": int, "ingested_at": str, "updated_at": str,
             # A duplicate shows its original's photographer and credit (dedupe.py); its own are kept here.

@@ -23,7 +23,8 @@ from .state import Ledger, file_key, open_archive
 from .tagging import SCRUBBED_FIELDS, Tagger, remove_stale, upsert_register
 
 # Written with every decision but not worth a line of their own in the report.
-DERIVED = ("car_names", "event_name", "session_name", "photographer_source", "event_source")
+DERIVED = ("car_names", "event_name", "session_name", "photographer_source", "event_source",
+           "session_source")
 FINGERPRINT_KEY = "tagging_fingerprint"  # in the ledger's info table: private, like the register
 INHERITED = ("photographer_id", "photographer_source", "credit")  # what a duplicate takes from its original
 

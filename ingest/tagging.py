@@ -601,6 +601,7 @@ class Tagger:
             "event_id": when.event.value,
             "event_source": when.event.source,
             "session_id": when.session.value,
+            "session_source": when.session.source,
             "taken_at_local": when.local,
             "latitude": lat, "longitude": lon, "location_rounded": rounded,
             # Denormalised for full-text search and for galleries without joins.
@@ -700,13 +701,15 @@ def _forget(db: sqlite_utils.Database, table: str, entry_id: str) -> None:
                    "(select photo_id from photo_cars where car_id = ?)", [entry_id])
         db.execute("delete from photo_cars where car_id = ?", [entry_id])
     if table == "events":
-        db.execute("update photos set session_id = null, session_name = null where session_id in "
+        db.execute("update photos set session_id = null, session_name = null, session_source = null "
+                   "where session_id in "
                    "(select id from sessions where event_id = ?)", [entry_id])
         db.execute("delete from sessions where event_id = ?", [entry_id])
         db.execute("update photos set event_id = null, event_name = null, event_source = null "
                    "where event_id = ?", [entry_id])
     if table == "sessions":
-        db.execute("update photos set session_id = null, session_name = null where session_id = ?", [entry_id])
+        db.execute("update photos set session_id = null, session_name = null, session_source = null "
+                   "where session_id = ?", [entry_id])
     if table == "photographers":
         db.execute("update photos set photographer_id = null, photographer_source = null, credit = ? "
                    "where photographer_id = ?", [UNKNOWN_CREDIT, entry_id])

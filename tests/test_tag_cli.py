@@ -207,8 +207,9 @@ def test_retag_keeps_manual_tags_over_a_register_edit(archive: Path, run_cli) ->
     edit_register("end: 2025-09-20T09:00\n", "end: 2025-09-20T09:45\n")
     result = run_cli("retag", "--register", "register.yml")
     assert result.stdout == ""
-    assert rows(archive, "select session_id, event_source from photos where path = ?", (IMG1,)) == [
-        {"session_id": "nordschleife-parade", "event_source": "manual"}]
+    assert rows(archive, "select session_id, event_source, session_source from photos where path = ?",
+                (IMG1,)) == [{"session_id": "nordschleife-parade", "event_source": "manual",
+                              "session_source": "manual"}]
 
 
 def test_retag_scrubs_file_paths_of_a_car_made_private(archive: Path, run_cli, photo) -> None:

@@ -521,27 +521,24 @@ def test_real_inbox_tags_and_sources_row_by_row(tmp_path: Path, photo, run_cli, 
     result = run_cli("ingest", "inbox", "--db", "archive.db", "--register", "register.yml")
     assert result.exit_code == 0, result.stderr
     photos = rows("archive.db", """select path, photographer_id, photographer_source, credit, event_id,
-        event_source, session_id, taken_at, taken_at_local, latitude, location_rounded
+        event_source, session_id, session_source, taken_at, taken_at_local, latitude, location_rounded
         from photos order by path""")
+    rene, parade = "Photo: René Hey / Cannoneer Photography", ("nordschleife-parade", "capture time")
     assert [tuple(p.values()) for p in photos] == [
-        ("inbox/handed-over/card-2/IMG_0002.JPG", "rene-hey", "camera serial",
-         "Photo: René Hey / Cannoneer Photography", "meet-2025", "capture time", "nordschleife-parade",
-         "2025-09-20T08:20:00", "2025-09-20T09:20:00", None, None),
+        ("inbox/handed-over/card-2/IMG_0002.JPG", "rene-hey", "camera serial", rene, "meet-2025",
+         "capture time", *parade, "2025-09-20T08:20:00", "2025-09-20T09:20:00", None, None),
         ("inbox/handed-over/kai/Green Mamba/DSC_0042.JPG", "kai-lindqvist", "XMP", "Photo: Kai Lindqvist",
-         "meet-2025", "capture time", "nordschleife-parade", "2025-09-20T10:15:00", "2025-09-20T10:15:00",
-         50.3346, 0),
-        ("inbox/handed-over/usb/IMG_0003.JPG", "rene-hey", "EXIF", "Photo: René Hey / Cannoneer Photography",
-         "meet-2025", "capture time", "nordschleife-parade", "2025-09-20T07:30:00", "2025-09-20T09:30:00",
-         None, None),
+         "meet-2025", "capture time", *parade, "2025-09-20T10:15:00", "2025-09-20T10:15:00", 50.3346, 0),
+        ("inbox/handed-over/usb/IMG_0003.JPG", "rene-hey", "EXIF", rene, "meet-2025",
+         "capture time", *parade, "2025-09-20T07:30:00", "2025-09-20T09:30:00", None, None),
         ("inbox/handed-over/usb/IMG_0004.JPG", "vos-photography", "IPTC", "Photo: VOS Photography",
-         "meet-2025", "capture time", None, "2025-09-21T10:00:00", "2025-09-21T10:00:00", None, None),
-        ("inbox/members/phone/IMG_4410.JPG", None, None, UNKNOWN_CREDIT, None, None, None,
+         "meet-2025", "capture time", None, None, "2025-09-21T10:00:00", "2025-09-21T10:00:00", None, None),
+        ("inbox/members/phone/IMG_4410.JPG", None, None, UNKNOWN_CREDIT, None, None, None, None,
          "2025-09-20T11:05:00", "2025-09-20T11:05:00", 48.14, 1),
-        ("inbox/rene-hey/2025/IMG_0001.JPG", "rene-hey", "inbox folder", "Photo: René Hey / Cannoneer Photography",
-         "meet-2025", "capture time", "nordschleife-parade", "2025-09-20T09:40:00", "2025-09-20T09:40:00",
-         None, None),
+        ("inbox/rene-hey/2025/IMG_0001.JPG", "rene-hey", "inbox folder", rene, "meet-2025",
+         "capture time", *parade, "2025-09-20T09:40:00", "2025-09-20T09:40:00", None, None),
         ("inbox/vos-photography/meet-2025/scans/WBS1J5C58BE000104.tif", "vos-photography", "inbox folder",
-         "Photo: VOS Photography", "meet-2025", "folder name", None, None, None, None, None),
+         "Photo: VOS Photography", "meet-2025", "folder name", None, None, None, None, None, None),
     ]
     tags = rows("archive.db", """select p.file_name, c.car_id, c.source, c.confidence
         from photo_cars c join photos p on p.id = c.photo_id order by p.path, c.car_id""")
