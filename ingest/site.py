@@ -12,6 +12,7 @@ metadata with that section renamed.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import tempfile
@@ -24,6 +25,7 @@ from .errors import ArchiveError
 
 SITE_DIR = Path(__file__).resolve().parent.parent
 DATABASE = "archive"  # the database metadata.yml configures
+STOP_TIMEOUT_S = 10  # how long a stopping server may take before it is killed
 # Datasette settings of the site (README's publish command passes the same).
 SETTINGS = {
     # Suggestions count the distinct values of every column over the whole selection:
@@ -90,10 +92,34 @@ def serve(db: str, port: int = 8001, host: str = "127.0.0.1") -> int:
     with tempfile.TemporaryDirectory(prefix="photo-archive-site-") as scratch:
         command = [sys.executable, "-m", "datasette", "serve", db, *site_args(db, scratch=Path(scratch)),
                    "--host", host, "--port", str(port)]
+        return run_until_stopped(command)
+
+
+def run_until_stopped(command: list[str]) -> int:
+    """Run Datasette as a child that stops with us.
+
+    SIGTERM or SIGHUP (a service manager, a closed terminal) is passed on, so
+    no orphaned server keeps the port and the scratch metadata; Ctrl-C reaches
+    the child from the terminal and we wait for it to finish shutting down.
+    """
+    child = subprocess.Popen(command)
+    forward = lambda signum, frame: child.send_signal(signum)  # noqa: E731
+    stops = (signal.SIGTERM, signal.SIGHUP)
+    previous = {signum: signal.signal(signum, forward) for signum in stops}
+    try:
+        code = child.wait()
+        return 0 if -code in stops else code  # uvicorn re-raises the signal it stopped on
+    except KeyboardInterrupt:
+        child.send_signal(signal.SIGINT)  # already sent if it came from the terminal; harmless twice
         try:
-            return subprocess.call(command)
-        except KeyboardInterrupt:
-            return 0
+            child.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        return 0
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def datasette_app(db: str | Path, site_dir: Path = SITE_DIR, settings: dict[str, Any] | None = None):

@@ -124,29 +124,38 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def start_serve(db: Path, port: int, log: Path) -> subprocess.Popen:
+    """`photo-archive serve --db DB` in its own session (it runs Datasette as a child)."""
+    with open(log, "wb") as output:
+        return subprocess.Popen(
+            [sys.executable, "-m", "ingest.cli", "serve", "--db", str(db), "--port", str(port)],
+            cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+
+def wait_until_answering(process: subprocess.Popen, base: str, log: Path, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise AssertionError(f"serve exited with {process.returncode}: {log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{base}/-/versions.json", timeout=2):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"serve did not answer in {timeout:.0f}s: {log.read_text()[-2000:]}")
+            time.sleep(0.2)
+
+
 @contextmanager
 def served(db: Path, timeout: float = 30.0) -> Iterator[str]:
     """`photo-archive serve --db DB` on a free port; yields its base URL, stops it afterwards."""
     port = free_port()
     log = db.parent / f"serve-{port}.log"
-    with open(log, "wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "ingest.cli", "serve", "--db", str(db), "--port", str(port)],
-            cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
-        )
+    process = start_serve(db, port, log)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(f"serve exited with {process.returncode}: {log.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{base}/-/versions.json", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"serve did not answer in {timeout:.0f}s: {log.read_text()[-2000:]}")
-                time.sleep(0.2)
+        wait_until_answering(process, base, log, timeout)
         yield base
     finally:
         # photo-archive serve runs Datasette as a child: stop the whole session we started.

@@ -12,7 +12,9 @@ import json
 import os
 import re
 import shlex
+import signal
 import sqlite3
+import subprocess
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -23,7 +25,8 @@ from markupsafe import escape
 from PIL import Image
 
 from ingest import previews, site
-from tests.site_helpers import ROOT, Site, copy_archive, demo_archive, query, served, tiles
+from tests.site_helpers import (ROOT, Site, copy_archive, demo_archive, free_port, query, served, start_serve, tiles,
+                                wait_until_answering)
 
 METADATA = yaml.safe_load((ROOT / "metadata.yml").read_text(encoding="utf-8"))
 QUERIES = METADATA["databases"]["archive"]["queries"]
@@ -540,6 +543,26 @@ def test_serve_brings_an_older_archive_up_to_date(demo_db: Path, tmp_path: Path)
             data = json.load(response)
     assert data["rows"] and data["facet_results"]["colour"]["results"][0]["value"] == "Java Green"
 
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP])
+def test_serve_takes_datasette_with_it_when_stopped(demo_db: Path, tmp_path: Path, stop: int) -> None:
+    """A service manager stops `serve` itself, not its child: Datasette must not linger on the port."""
+    port = free_port()
+    log = tmp_path / "serve.log"
+    process = start_serve(demo_db, port, log)
+    try:
+        wait_until_answering(process, f"http://127.0.0.1:{port}", log)
+        process.send_signal(stop)  # the parent only, as systemd or a closed terminal would
+        assert process.wait(timeout=15) == 0
+        with pytest.raises(OSError):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/-/versions.json", timeout=2)
+        assert subprocess.run(["pgrep", "-s", str(process.pid)], capture_output=True).stdout == b""
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 # --- publishing -------------------------------------------------------------------
 
