@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import sys
 import threading
 import time
@@ -25,11 +26,16 @@ from .pipeline import Ingest, Summary
 from .previews import build_previews
 from .watch import watch as watch_inbox
 from .workers import DEFAULT_TIMEOUT
-from .retag import manual_tag, retag_archive
+from .retag import Change, manual_tag, retag_archive
 from .register import Register, load_register
 from .tagging import Tagger
 
 DEFAULT_DB = "archive.db"
+DATABASE_HINTS = {
+    "database is locked": " (another program kept it locked for over 30 s; try again when it is done)",
+    "disk I/O error": " (is the disk full?)",
+    "database or disk is full": " (free some space and run again: nothing written is lost)",
+}
 
 
 @click.group()
@@ -45,6 +51,11 @@ def fatal_errors() -> Iterator[None]:
         yield
     except ArchiveError as e:
         raise click.ClickException(str(e)) from None
+    except sqlite3.Error as e:  # the archive itself: disk full, locked by another program, damaged
+        raise click.ClickException(f"database error: {e}{DATABASE_HINTS.get(str(e), '')}") from None
+    except OSError as e:
+        where = f": {e.filename}" if e.filename else ""
+        raise click.ClickException(f"{e.strerror or e}{where}") from None
     except KeyboardInterrupt:
         click.echo("Interrupted: photos already written are kept; run again to finish.", err=True)
         sys.exit(130)
@@ -52,7 +63,7 @@ def fatal_errors() -> Iterator[None]:
 
 DEFAULT_REGISTER = "register.yml"
 register_option = click.option(
-    "--register", default=DEFAULT_REGISTER, show_default=True, type=click.Path(dir_okay=False),
+    "--register", default=DEFAULT_REGISTER, show_default=True, type=click.Path(),
     help="Register file; manual tags are kept beside it in tags.yml")
 
 
@@ -112,40 +123,39 @@ def ingest(paths: tuple[str, ...], db: str, register: str, workers: int | None,
 
 
 class ProgressBar:
-    """click's progress bar over the files being read, with photos per second and ETA."""
+    """click's progress bar over the files being read, with photos per second and ETA.
 
-    def __init__(self, run: Ingest) -> None:
+    It moves as each file is read, not as each batch is committed, so that the
+    rate and the ETA are steady.
+    """
+
+    def __init__(self, run: Ingest, stack: ExitStack) -> None:
         self.run = run
+        self.stack = stack
         self.bar = None
 
     def start(self, count: int) -> None:
-        self.bar = click.progressbar(length=count, label="Ingesting", file=sys.stderr,
-                                     show_eta=True, show_pos=True, item_show_func=self.rate)
-        self.bar.__enter__()
+        self.bar = self.stack.enter_context(click.progressbar(
+            length=count, label="Ingesting", file=sys.stderr, show_eta=True, show_pos=True,
+            item_show_func=self.rate))
 
-    def advance(self, path: str, outcome: str) -> None:
-        if self.bar is not None and self.run.reading:  # files counted while scanning are not on the bar
+    def advance(self, path: str) -> None:
+        if self.bar is not None:
             self.bar.update(1, path)
 
     def rate(self, _path: str | None) -> str:
         elapsed = time.monotonic() - self.run.read_started if self.run.read_started else 0.0
         return f"{self.bar.pos / elapsed:.1f} photos/s" if self.bar and elapsed > 0 else ""
 
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
-
 
 def run_with_progress(run: Ingest, paths: list[str], silent: bool) -> Summary:
     """A progress bar on a terminal; nothing when piped or --silent."""
     if silent or not sys.stderr.isatty():
         return run.run(paths)
-    bar = ProgressBar(run)
-    run.on_plan, run.on_file = bar.start, bar.advance
-    try:
+    with ExitStack() as stack:  # the bar is entered once scanning has counted the files
+        bar = ProgressBar(run, stack)
+        run.on_plan, run.on_read = bar.start, bar.advance
         return run.run(paths)
-    finally:
-        bar.close()
 
 
 @cli.command()
@@ -267,8 +277,12 @@ def retag(db: str, register: str) -> None:
             changes = retag_archive(db, tagger)
     for change in changes:
         click.echo(change.line())
+    click.echo(changes_line(changes), err=True)
+
+
+def changes_line(changes: list[Change]) -> str:
     photos = len({c.photo_id for c in changes})
-    click.echo(f"{photos} photo{'s' if photos != 1 else ''} changed ({len(changes)} tag changes)", err=True)
+    return f"{photos} photo{'s' if photos != 1 else ''} changed ({len(changes)} tag changes)"
 
 
 @cli.command()
@@ -374,6 +388,9 @@ def report(summary: Summary) -> None:
         click.echo(f"damaged: {one_line_path(path)}: {reason}", err=True)
     for path, reason in summary.failures:
         click.echo(f"failed: {one_line_path(path)}: {reason}", err=True)
+    if summary.retagged:
+        click.echo(f"The register or tags.yml changed: {changes_line(summary.retagged)} "
+                   "(`photo-archive retag` lists each change)", err=True)
     if not summary.changed and summary.counts["unchanged"]:
         click.echo("Nothing changed: every photo is already in the archive.", err=True)
     click.echo(summary.line(), err=True)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import sqlite_utils
 
@@ -170,15 +171,45 @@ TRIGGERS = {
 }
 
 
-def connect(path: str | Path) -> sqlite_utils.Database:
+class Database(sqlite_utils.Database):
+    """sqlite-utils' Database whose transactions take the write lock as they begin.
+
+    A plain BEGIN reads first and asks for the write lock at the first write; if
+    another program wrote meanwhile, SQLite fails at once with "database is
+    locked" instead of waiting out the busy timeout. BEGIN IMMEDIATE waits.
+    """
+
+    @contextmanager
+    def atomic(self) -> Iterator["Database"]:
+        if self.conn.in_transaction:  # nested: sqlite-utils' savepoint
+            with super().atomic():
+                yield self
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            self.rollback()
+            raise
+        try:
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.rollback()
+            raise
+
+
+def connect(path: str | Path) -> Database:
     """Open (creating if needed) a database in WAL mode with a generous busy timeout."""
     try:
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
-        db = sqlite_utils.Database(conn)
+        db = Database(conn)
         db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             db.enable_wal()
         db.execute("PRAGMA foreign_keys = ON")
+        # Deleted rows are overwritten, not left in free space: text scrubbed for privacy
+        # (a car made private) must leave the file, not only the tables.
+        db.execute("PRAGMA secure_delete = ON")
     except sqlite3.DatabaseError as e:
         raise ArchiveError(f"cannot open database {path}: {e}") from None
     return db
@@ -212,6 +243,7 @@ def ensure_table(db: sqlite_utils.Database, name: str, spec: dict[str, Any]) -> 
         table.create(spec["columns"], pk=spec["pk"], foreign_keys=spec.get("foreign_keys"),
                      not_null={spec["pk"]} if isinstance(spec["pk"], str) else None)
     else:
+        check_own_table(db, table, spec)
         missing = {c: t for c, t in spec["columns"].items() if c not in table.columns_dict}
         for column, column_type in missing.items():
             table.add_column(column, column_type)
@@ -231,6 +263,26 @@ def ensure_table(db: sqlite_utils.Database, name: str, spec: dict[str, Any]) -> 
     if spec.get("fts") and not table.detect_fts():
         # Triggers keep the index in step with every write; porter stems 'parade'/'parades'.
         table.enable_fts(spec["fts"], create_triggers=True, tokenize="porter")
+
+
+def check_own_table(db: sqlite_utils.Database, table: sqlite_utils.db.Table, spec: dict[str, Any]) -> None:
+    """A table of the same name but another key: --db names some other program's database."""
+    expected = [spec["pk"]] if isinstance(spec["pk"], str) else list(spec["pk"])
+    if table.pks != expected:
+        raise ArchiveError(f"{db.conn.execute('pragma database_list').fetchone()[2]} is not a photo archive: "
+                           f"its table {table.name} is keyed by {', '.join(table.pks)}, not {', '.join(expected)}")
+
+
+def purge_deleted_text(db: sqlite_utils.Database) -> None:
+    """Merge the full-text index so that no deleted or replaced text is left in it.
+
+    FTS5 keeps a deleted row's words in its segments (readable through
+    photos_fts_data) until they are merged: after a car is made private its
+    nickname and VIN would stay there. Costs one rewrite of the index.
+    """
+    for name in db.table_names():
+        if db.table(name).detect_fts() == f"{name}_fts":
+            db.execute(f"insert into [{name}_fts]([{name}_fts]) values ('optimize')")
 
 
 def as_json(values: Iterable[str] | None) -> str:
@@ -274,12 +326,13 @@ def save_cars(db: sqlite_utils.Database, photo_id: int, tags: list[dict[str, Any
     db.table("photo_cars").insert_all({"photo_id": photo_id, **tag} for tag in tags)
 
 
-def record_error(db: sqlite_utils.Database, path: str, error: str, now: str) -> None:
-    """One row per failing path; re-running with the same failure changes nothing."""
+def record_error(db: sqlite_utils.Database, path: str, error: str, now: str) -> bool:
+    """One row per failing path; re-running with the same failure changes nothing (returns False)."""
     old = db.execute("select error from ingest_errors where path = ?", [path]).fetchone()
     if old and old[0] == error:
-        return
+        return False
     db.table("ingest_errors").upsert({"path": path, "error": error, "ingested_at": now}, pk="path")
+    return True
 
 
 def clear_error(db: sqlite_utils.Database, path: str) -> None:

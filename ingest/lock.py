@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
+from .errors import ArchiveError
+
 
 def lock_path(db_path: str | os.PathLike[str]) -> Path:
     return Path(f"{os.fspath(db_path)}.lock")
@@ -23,7 +25,12 @@ def lock_path(db_path: str | os.PathLike[str]) -> Path:
 @contextmanager
 def writer_lock(db_path: str | os.PathLike[str], on_wait: Callable[[], None] = lambda: None) -> Iterator[None]:
     """Hold the archive's writer lock; calls `on_wait` once if another writer has it."""
-    fd = os.open(lock_path(db_path), os.O_RDWR | os.O_CREAT, 0o644)
+    path = lock_path(db_path)
+    try:
+        # Readable and writable by the group: the admin and a service account may share an archive.
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o664)
+    except OSError as e:
+        raise ArchiveError(f"cannot open the writer lock {path}: {e.strerror}") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

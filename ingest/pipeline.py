@@ -13,13 +13,13 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Iterable, Iterator
 
 from . import db as archive_db
 from . import dedupe
 from .errors import FileVanished, PhotoError
 from .reader import PhotoRead
-from .retag import refresh
+from .retag import Change, refresh
 from .workers import DEFAULT_TIMEOUT, ReaderPool
 from .scan import Found, display_path, scan
 from .state import KnownFile, file_key, open_archive
@@ -41,6 +41,8 @@ class Summary:
     warnings: list[tuple[str, str]] = field(default_factory=list)  # damaged but kept
     seconds: float = 0.0
     near_duplicates: int = 0   # photos that became a near duplicate of another (dedupe)
+    failed_again: int = 0      # failures already listed in ingest_errors with the same reason
+    retagged: list[Change] = field(default_factory=list)  # re-decided after a register or tags.yml edit
 
     def add(self, outcome: str, path: str = "", reason: str | None = None) -> None:
         self.counts[outcome] += 1
@@ -51,7 +53,9 @@ class Summary:
 
     @property
     def changed(self) -> bool:
-        return any(self.counts[k] for k in ("new", "updated", "duplicate", "failed"))
+        new_failures = self.counts["failed"] - self.failed_again
+        return bool(new_failures > 0 or self.retagged
+                    or any(self.counts[k] for k in ("new", "updated", "duplicate")))
 
     def line(self) -> str:
         c = self.counts
@@ -64,9 +68,6 @@ class Summary:
         )
 
 
-ProgressCallback = Callable[[str, str], None]  # (path, outcome)
-
-
 def now_iso() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -75,16 +76,14 @@ class Ingest:
     """One ingest run over some paths into one archive."""
 
     def __init__(self, db_path: str | Path, tagger: Tagger, workers: int | None = None,
-                 on_file: ProgressCallback | None = None, timeout: float = DEFAULT_TIMEOUT) -> None:
+                 timeout: float = DEFAULT_TIMEOUT) -> None:
         self.archive, self.ledger = open_archive(db_path)
         self.tagger = tagger
         self.workers = workers or os.cpu_count() or 1
         self.timeout = timeout
-        self.on_file = on_file or (lambda path, outcome: None)
         self.summary = Summary()
         self.now = now_iso()
         self.known: dict[str, KnownFile] = {}
-        self.reading = False              # True once the planned files are being read
         self.read_started: float | None = None
         self._deduper: dedupe.Deduper | None = None
 
@@ -109,11 +108,11 @@ class Ingest:
     def run(self, paths: list[str]) -> Summary:
         started = time.monotonic()
         # A register or tags.yml edit since the last run reaches every photo first.
-        self.retagged = refresh(self.archive, self.ledger, self.tagger, self.now)
+        self.summary.retagged = refresh(self.archive, self.ledger, self.tagger, self.now)
         to_read = self.plan(paths)
         self.on_plan(len(to_read))
-        self.reading, self.read_started = True, time.monotonic()
-        for batch in batched(self.read_all(to_read)):
+        self.read_started = time.monotonic()
+        for batch in batched(self.announced(self.read_all(to_read))):
             self.write_batch(batch)
         if self._deduper is not None:
             self.summary.near_duplicates = self._deduper.new_duplicates(self.archive)
@@ -122,6 +121,15 @@ class Ingest:
 
     def on_plan(self, count: int) -> None:
         """Called once scanning is done with the number of files to read (progress bars)."""
+
+    def on_read(self, path: str) -> None:
+        """Called as each planned file has been read, before its batch is written (progress bars)."""
+
+    def announced(self, results: Iterator[tuple[Found, PhotoRead | PhotoError]]
+                  ) -> Iterator[tuple[Found, PhotoRead | PhotoError]]:
+        for found, result in results:
+            self.on_read(found.path)
+            yield found, result
 
     def read_all(self, founds: list[Found]) -> Iterator[tuple[Found, PhotoRead | PhotoError]]:
         """Read in worker processes (time-limited, crash-isolated), results in scan order."""
@@ -136,7 +144,7 @@ class Ingest:
                     outcomes.append((found.path, "skipped", str(result)))
                     continue
                 if isinstance(result, PhotoError):
-                    archive_db.record_error(self.archive, self.published(found.path), str(result), self.now)
+                    self._record_failure(found.path, str(result))
                     outcomes.append((found.path, "failed", str(result)))
                     continue
                 outcomes.append((found.path, self.write_photo(result), None))
@@ -199,12 +207,15 @@ class Ingest:
 
     def _done(self, path: str, outcome: str, reason: str | None = None) -> None:
         self.summary.add(outcome, display_path(path), reason)
-        self.on_file(path, outcome)
 
     def _fail(self, path: str, reason: str) -> None:
         with self.archive.atomic():
-            archive_db.record_error(self.archive, self.published(path), reason, self.now)
+            self._record_failure(path, reason)
         self._done(path, "failed", reason)
+
+    def _record_failure(self, path: str, reason: str) -> None:
+        if not archive_db.record_error(self.archive, self.published(path), reason, self.now):
+            self.summary.failed_again += 1  # still listed, as it was: not a change
 
     def close(self) -> None:
         self.archive.close()

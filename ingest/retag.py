@@ -152,8 +152,10 @@ def retag_all(archive: sqlite_utils.Database, ledger: Ledger, tagger: Tagger, no
         upsert_register(archive, tagger.register)
         for photo_id, sha256 in archive.execute("select id, sha256 from photos order by id").fetchall():
             changes += retag_photo(archive, ledger, tagger, photo_id, sha256, now)
-        remove_stale(archive, tagger.register)
+        removed = remove_stale(archive, tagger.register)
         dedupe.apply_inheritance(archive)  # duplicates follow their original's new credit
+        if changes or removed:  # a car made private: its names must leave the search index too
+            archive_db.purge_deleted_text(archive)
     return changes
 
 

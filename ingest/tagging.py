@@ -685,12 +685,15 @@ def upsert_register(db: sqlite_utils.Database, register: Register) -> None:
                 db.table(table).upsert(row, pk="id")
 
 
-def remove_stale(db: sqlite_utils.Database, register: Register) -> None:
-    """Delete rows of entries no longer in the register, and every reference to them."""
+def remove_stale(db: sqlite_utils.Database, register: Register) -> int:
+    """Delete rows of entries no longer in the register, and every reference to them; returns how many."""
+    removed = 0
     for table, rows in reversed(register_rows(register).items()):
         ids = {row["id"] for row in rows}
         for stale in {row["id"] for row in db.table(table).rows} - ids:
             _forget(db, table, stale)
+            removed += 1
+    return removed
 
 
 def _forget(db: sqlite_utils.Database, table: str, entry_id: str) -> None:

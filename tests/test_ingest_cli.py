@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import os
+import pty
 import re
+import resource
 import shutil
+import sqlite3
+import subprocess
+import sys
 from datetime import datetime
 from fractions import Fraction
 from pathlib import Path
@@ -13,6 +18,8 @@ import pytest
 
 from ingest.sample_photos import Meta
 from tests.conftest import rows
+
+ROOT = Path(__file__).resolve().parent.parent
 
 SUMMARY = re.compile(
     r"(\d+) new, (\d+) updated, (\d+) unchanged, (\d+) exact duplicates, (\d+) near duplicates, "
@@ -144,6 +151,13 @@ def test_broken_files_are_listed_and_the_run_goes_on(tmp_path: Path, photo, run_
     assert errors["truncated.jpg"].startswith("image data is damaged or truncated")
     assert f"failed: {tmp_path / 'inbox/empty.jpg'}: empty file (0 bytes)" in result.stderr
     assert "Traceback" not in result.stderr
+    # Run again: the broken files are listed again, but nothing changed and the run says so.
+    listed = rows(db, "select * from ingest_errors order by path")
+    again = run_cli("ingest", tmp_path / "inbox", "--db", db)
+    assert again.stderr.splitlines()[-2] == "Nothing changed: every photo is already in the archive."
+    assert f"failed: {tmp_path / 'inbox/empty.jpg'}: empty file (0 bytes)" in again.stderr
+    assert summary(again.stderr) == (0, 0, 1, 0, 0, 0, 3)
+    assert rows(db, "select * from ingest_errors order by path") == listed
     # A fixed file leaves the error list.
     shutil.copy(good, tmp_path / "inbox/empty.jpg")
     run_cli("ingest", tmp_path / "inbox", "--db", db)
@@ -201,3 +215,86 @@ def test_corpus_twice_gives_the_same_database(tmp_path: Path, corpus: Path, run_
     assert rows(db, "select path, error from ingest_errors order by path") == errors
     assert [Path(e["path"]).name for e in errors] == ["corrupted.jpg"]
     assert errors[0]["error"].startswith("damaged JPEG data (Corrupt JPEG data: premature end of data segment)")
+
+
+def on_a_terminal(args: list[str], cwd: Path) -> tuple[int, str]:
+    """Run photo-archive with stderr on a pseudo-terminal, as a person at a shell would."""
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "ingest.cli", *args], cwd=cwd, stdin=terminal,
+                               stdout=terminal, stderr=terminal, close_fds=True)
+    os.close(terminal)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # the terminal closed: the process has exited
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(controller)
+    return process.wait(timeout=60), output.decode("utf-8", "replace")
+
+
+def test_progress_bar_moves_photo_by_photo_on_a_terminal(tmp_path: Path, photo) -> None:
+    count = 24  # enough for a run over one second: click shows the ETA from then on
+    for i in range(count):
+        photo(f"inbox/rene-hey/IMG_{i:04d}.JPG", i)
+    code, output = on_a_terminal(["ingest", str(tmp_path / "inbox"), "--db", str(tmp_path / "a.db"),
+                                  "--workers", "1"], ROOT)
+    assert code == 0, output
+    frames = [f for f in re.sub(r"\x1b\[\?25[lh]", "", output).split("\r") if f.startswith("Ingesting")]
+    positions = {int(m.group(1)) for f in frames if (m := re.search(rf" (\d+)/{count}\b", f))}
+    # One step per photo read, not one jump per committed batch of 64.
+    assert sorted(positions) == list(range(count + 1)), frames
+    assert all(re.search(r"\d+\.\d photos/s", f) for f in frames[1:]), frames
+    assert any(re.search(r"  \d\d:\d\d:\d\d", f) for f in frames), frames  # the ETA
+    assert re.search(SUMMARY, output.splitlines()[-1]), output
+
+
+def test_fatal_database_and_lock_problems_are_one_line(tmp_path: Path, inbox: Path, run_cli) -> None:
+    (tmp_path / "a.db.lock").mkdir()
+    result = run_cli("ingest", inbox, "--db", tmp_path / "a.db")
+    assert (result.exit_code, result.stderr) == (
+        1, f"Error: cannot open the writer lock {tmp_path / 'a.db.lock'}: Is a directory\n")
+
+    other = tmp_path / "other.db"  # some other program's database, with a table of the same name
+    with sqlite3.connect(other) as conn:
+        conn.execute("create table ingest_errors (id integer primary key, path text, error text)")
+    conn.close()
+    result = run_cli("ingest", inbox, "--db", other)
+    assert (result.exit_code, result.stderr) == (
+        1, f"Error: {other} is not a photo archive: its table ingest_errors is keyed by id, not path\n")
+
+    result = run_cli("ingest", inbox, "--db", tmp_path / "b.db", "--register", tmp_path)
+    assert (result.exit_code, result.stderr) == (1, f"Error: {tmp_path}, file: cannot read: Is a directory\n")
+
+
+def test_a_full_disk_is_one_line_not_a_traceback(tmp_path: Path, inbox: Path) -> None:
+    def small_files() -> None:  # files may not grow past 64 KB, as on a full disk
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+
+    result = subprocess.run([sys.executable, "-m", "ingest.cli", "ingest", str(inbox), "--db",
+                             str(tmp_path / "a.db")], cwd=ROOT, capture_output=True, text=True,
+                            preexec_fn=small_files)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] in ("Error: database error: disk I/O error (is the disk full?)",
+                                              "Error: database error: database or disk is full "
+                                              "(free some space and run again: nothing written is lost)")
+    assert "Traceback" not in result.stderr
+
+
+def test_ingest_waits_for_another_programs_write(tmp_path: Path, inbox: Path, run_cli) -> None:
+    """Another program (not photo-archive, so not our lock) writing: ingest waits instead of failing."""
+    db = tmp_path / "a.db"
+    run_cli("ingest", inbox / "rene-hey", "--db", db)
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sqlite3, sys, time; c = sqlite3.connect(sys.argv[1], isolation_level=None); "
+        "c.execute('begin immediate'); print('locked', flush=True); time.sleep(2); c.execute('commit')"),
+        str(db)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline() == "locked\n"
+    (inbox / "empty.jpg").write_bytes(b"")  # a failure is recorded first: read, then write
+    result = run_cli("ingest", inbox, "--db", db)
+    holder.wait(timeout=30)
+    assert result.exit_code == 0, result.stderr
+    assert summary(result.stderr) == (3, 0, 2, 0, 0, 1, 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import sqlite3
 from datetime import datetime
 from pathlib import Path
 
@@ -185,6 +186,14 @@ def test_retag_after_a_car_is_made_private(archive: Path, run_cli) -> None:
     # A second private car in the same photo's texts: both stay scrubbed.
     assert rows(archive, "select path, keywords from photos where id = ?", (pid4,)) == [
         {"path": "inbox/vos-photography/2025/[private]/IMG_0004.JPG", "keywords": '["Grüne Hölle", "[private]"]'}]
+    # Nor is the old text left anywhere in the file: not in the search index's segments
+    # (readable with SQL through photos_fts_data), not in free pages.
+    assert rows(archive, "select count(*) n from photos_fts_data where instr(lower(cast(block as text)), 'mamba')")\
+        == [{"n": 0}]
+    with sqlite3.connect(archive) as conn:
+        conn.execute("pragma wal_checkpoint(truncate)")
+    conn.close()
+    assert b"mamba" not in archive.read_bytes().lower()
 
 
 def test_retag_after_a_session_time_is_corrected(archive: Path, run_cli) -> None:
@@ -199,6 +208,18 @@ def test_retag_after_a_session_time_is_corrected(archive: Path, run_cli) -> None
         {"start": "2025-09-20T09:45:00", "end": "2025-09-20T12:00:00"}]
     again = run_cli("retag", "--register", "register.yml")
     assert again.stdout == "" and again.stderr == "0 photos changed (0 tag changes)\n"
+
+
+def test_ingest_after_a_register_edit_says_what_it_retagged(archive: Path, run_cli) -> None:
+    edit_register("start: 2025-09-20T09:00\n", "start: 2025-09-20T09:45\n")   # the parade started late
+    edit_register("end: 2025-09-20T09:00\n", "end: 2025-09-20T09:45\n")
+    result = run_cli("ingest", "inbox", "--db", "archive.db", "--register", "register.yml")
+    assert result.exit_code == 0
+    assert result.stderr.splitlines()[0] == (
+        "The register or tags.yml changed: 1 photo changed (1 tag changes) (`photo-archive retag` lists each change)")
+    assert "Nothing changed" not in result.stderr
+    again = run_cli("ingest", "inbox", "--db", "archive.db", "--register", "register.yml")
+    assert again.stderr.splitlines()[0] == "Nothing changed: every photo is already in the archive."
 
 
 def test_retag_keeps_manual_tags_over_a_register_edit(archive: Path, run_cli) -> None:
