@@ -312,13 +312,16 @@ def has_file(db: sqlite_utils.Database, photo_id: int, path: str) -> bool:
     return row.fetchone() is not None
 
 
-def move_file(db: sqlite_utils.Database, photo_id: int, path: str, now: str) -> None:
-    """Record that `path` holds this photo's bytes (and no longer another photo's)."""
+def move_file(db: sqlite_utils.Database, photo_id: int, path: str, now: str) -> list[int]:
+    """Record that `path` holds this photo's bytes; returns the photos it no longer holds."""
+    left = [row[0] for row in db.execute(
+        "select photo_id from photo_files where path = ? and photo_id != ?", [path, photo_id])]
     db.execute("delete from photo_files where path = ? and photo_id != ?", [path, photo_id])
     if not has_file(db, photo_id, path):
         db.table("photo_files").insert(
             {"photo_id": photo_id, "path": path, "file_name": Path(path).name, "first_seen": now}
         )
+    return left
 
 
 def save_cars(db: sqlite_utils.Database, photo_id: int, tags: list[dict[str, Any]]) -> None:

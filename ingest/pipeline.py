@@ -19,7 +19,7 @@ from . import db as archive_db
 from . import dedupe
 from .errors import FileVanished, PhotoError
 from .reader import PhotoRead
-from .retag import Change, refresh
+from .retag import Change, refresh, retag_photo
 from .workers import DEFAULT_TIMEOUT, ReaderPool
 from .scan import Found, display_path, scan
 from .state import KnownFile, file_key, open_archive
@@ -182,7 +182,10 @@ class Ingest:
             # Against the whole archive: links its near-duplicates, re-points their cluster.
             self.deduper.photo_written(archive, photo_id, read.fingerprint.signature)
             outcome = "updated" if replaces is not None else "new"
-        archive_db.move_file(archive, photo_id, path, self.now)
+        for left in archive_db.move_file(archive, photo_id, path, self.now):
+            # Its other copy now speaks for it: path, inbox folder, photographer.
+            (sha256,) = archive.execute("select sha256 from photos where id = ?", [left]).fetchone()
+            retag_photo(archive, self.ledger, self.tagger, left, sha256, self.now, without=read.path)
         return outcome
 
     @property

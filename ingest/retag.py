@@ -86,10 +86,15 @@ def decided_path(paths: list[tuple[str, str]], shown: str, tagger: Tagger) -> st
 
 
 def retag_photo(archive: sqlite_utils.Database, ledger: Ledger, tagger: Tagger, photo_id: int,
-                sha256: str, now: str) -> list[Change]:
-    """Re-decide one photo; writes only what differs (inside the caller's transaction)."""
+                sha256: str, now: str, without: str | None = None) -> list[Change]:
+    """Re-decide one photo; writes only what differs (inside the caller's transaction).
+
+    `without`: a file that no longer holds these bytes, though the ledger, written
+    after the archive, still says it does.
+    """
     record = ledger.record(sha256)
-    paths = ledger.paths_for(sha256)
+    paths = [(p, seen) for p, seen in ledger.paths_for(sha256)
+             if without is None or file_key(p) != file_key(without)]
     if record is None or not paths:
         return rescrub_photo(archive, tagger, photo_id, now)  # the next ingest re-reads it
     shown = published(archive, photo_id, ["path"])["path"]

@@ -176,8 +176,6 @@ def test_the_same_bytes_under_two_paths_are_one_photo_with_two_files(tmp_path: P
         {"photo_id": photos[1]["id"], "path": str(first)}, {"photo_id": original["id"], "path": str(copy)}]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a photo whose file was re-exported keeps that path in photos.path, "
-                                       "though only its other copy holds its bytes; retag then moves it")
 def test_a_photo_left_with_its_other_copy_shows_that_copy(tmp_path: Path, photo) -> None:
     first = photo("inbox/rene-hey/IMG_0001.JPG", 1, size=SMALL)
     copy = tmp_path / "inbox/vos-photography/IMG_0001.JPG"
