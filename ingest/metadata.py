@@ -222,6 +222,8 @@ def read_exif(data: bytes) -> dict[str, Any]:
     makers whose notes we do not read when the standard tags lack what the
     note could give.
     """
+    if data[4:12] == b"ftypcrx ":  # Canon CR3: exifread does not know the container
+        return cr3_tags(data)
     tiff = exif_tiff(data)
     if tiff is None:
         return exifread_tags(data, details=True)
@@ -230,6 +232,16 @@ def read_exif(data: bytes) -> dict[str, Any]:
     if note and not note.startswith(OWN_NOTE_HEADERS) and not (
             _tag_text(tags, *SERIAL_TAGS) and _tag_text(tags, "EXIF LensModel")):
         return exifread_tags(data, details=True)
+    return tags
+
+
+def cr3_tags(data: bytes) -> dict[str, Any]:
+    """exifread over each CMT box of a CR3, keeping from each only the IFD it stands for."""
+    from .raw import cr3_exif_tiffs  # imported here: raw imports this module
+    tags: dict[str, Any] = {}
+    for ifd, tiff in cr3_exif_tiffs(data):
+        found = exifread_tags(tiff, details=False)
+        tags.update((name, tag) for name, tag in found.items() if name.startswith(ifd + " "))
     return tags
 
 

@@ -5,8 +5,9 @@ picture into the file, and that is what the archive shows and hashes. rawpy
 (LibRaw) is asked first. When it is missing or gives up, which it does for
 cameras newer than its tables, the file's own structure is read: the IFDs of
 the TIFF-based RAWs (NEF, CR2, ARW, DNG, ORF), with the Nikon and Olympus
-maker notes that hold previews, and Fujifilm's RAF header. CR3 (ISO-BMFF) is
-read through rawpy only.
+maker notes that hold previews, and Fujifilm's RAF header, and Canon CR3's
+boxes (ISO-BMFF), which also hold its EXIF as TIFFs (cr3_exif_tiffs, read by
+metadata).
 
 Files come from photographers' cards and copies, so every offset is checked
 against the file's length, a directory is visited once (an IFD pointing back
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from PIL import Image
 
 from .errors import PhotoError
+from .metadata import Box, boxes, child
 
 # The reasons recorded in ingest_errors, each saying what to do about it.
 EMPTY = "empty file (0 bytes): the copy probably failed, deliver it again"
@@ -45,6 +47,7 @@ MAX_SEGMENTS = 256     # JPEG marker segments read while looking for the frame h
 
 TIFF_MAGIC = (b"II*\0", b"MM\0*", b"IIRO", b"IIRS", b"MMOR")  # the last three: Olympus ORF
 RAF_MAGIC = b"FUJIFILMCCD-RAW "
+CR3_BRAND = b"ftypcrx "  # bytes 4-12 of a CR3: its ftyp box and major brand
 TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
 # Frame types Pillow decodes. SOF3 (lossless) is how CR2 and DNG store raw sensor data, not a picture.
 PICTURE_FRAMES = {0xC0, 0xC1, 0xC2}
@@ -74,8 +77,8 @@ def rawpy_preview(data: bytes) -> tuple[Image.Image, Size] | None:
 
     To a JPEG that does not start with an EXIF segment LibRaw adds one of its
     own (Software "dcraw v9.x") from what it read of the RAW. metadata reads
-    the RAW's own bytes first, so that block only counts where exifread
-    finds no EXIF in the file (CR3).
+    the RAW's own bytes first (a CR3's CMT boxes), so that block only counts
+    where exifread finds no EXIF in the file.
     """
     try:
         import rawpy  # imported here: libraw is only needed for RAW files, and optional
@@ -119,7 +122,9 @@ def parsed_preview(data: bytes) -> tuple[Image.Image, Size]:
         return raf_preview(data)
     if data[:4] in TIFF_MAGIC:
         return tiff_preview(data)
-    if data[4:8] == b"ftyp":  # ISO-BMFF: Canon CR3
+    if data[4:12] == CR3_BRAND:
+        return cr3_preview(data)
+    if data[4:8] == b"ftyp":  # another ISO-BMFF brand (a CRM movie, a HEIF by another name)
         raise PhotoError(RAWPY_ONLY)
     raise PhotoError(NOT_RAW)
 
@@ -423,3 +428,104 @@ def raf_raw_size(data: bytes) -> Size | None:
             return (width, height) if width > 0 and height > 0 else None
         at += 4 + length
     return None
+
+
+# --- Canon CR3 -------------------------------------------------------------------------
+# ISO-BMFF, laid out as lclevy/canon_cr3 describes and LibRaw reads it: moov holds
+# Canon's uuid box (CMT1-4: the EXIF as TIFFs; THMB: a 160x120 JPEG), a uuid box
+# beside moov holds PRVW (a 1620x1080 JPEG), and each raw track's CRAW sample
+# entry has a CMP1 header with the sensor size. metadata.boxes only returns
+# boxes that lie wholly inside their parent, so no offset here leaves the file.
+
+CANON_UUID = bytes.fromhex("85c0b687820f11e08111f4ce462b6a48")
+PREVIEW_UUID = bytes.fromhex("eaf42b5e1c984b88b9fbb7dc406e4d16")
+UUID_SKIP = {CANON_UUID: 16, PREVIEW_UUID: 24}  # where the boxes start: after the uuid (+ 8 unknown bytes)
+CR3_PREVIEWS = {b"THMB": 8, b"PRVW": 12}  # where the JPEG's length is in the payload; the JPEG is at 16
+# The IFD each CMT box is, as exifread names it, and the pointer tag that leads to that IFD.
+# CMT3 (Canon's maker note) is left out: every field we publish is in the other three.
+CMT_IFDS = {b"CMT1": ("Image", None), b"CMT2": ("EXIF", 0x8769), b"CMT4": ("GPS", 0x8825)}
+
+
+def cr3_preview(data: bytes) -> tuple[Image.Image, Size]:
+    top = boxes(data, 0, len(data))
+    found = cr3_boxes(data, top)
+    if b"PRVW" not in found and cut_short(data, top):
+        raise PhotoError(TRUNCATED)  # cut before PRVW's end: THMB (160x120) is no stand-in for it
+    image, preview_size = choose(data, cr3_jpegs(data, found), Walk())
+    return image, cr3_raw_size(data, found.get(b"moov")) or preview_size
+
+
+def cr3_boxes(data: bytes, top: list[Box]) -> dict[bytes, Box]:
+    """The top-level boxes and those in Canon's two uuid boxes, by type (the first of each)."""
+    found: dict[bytes, Box] = {}
+    for box in top:
+        found.setdefault(box[0], box)
+        for uuid in boxes(data, box[1], box[2]) if box[0] == b"moov" else [box]:
+            skip = UUID_SKIP.get(data[uuid[1] : uuid[1] + 16]) if uuid[0] == b"uuid" else None
+            for inner in boxes(data, uuid[1] + skip, uuid[2]) if skip else []:
+                found.setdefault(inner[0], inner)
+    return found
+
+
+def cr3_jpegs(data: bytes, found: dict[bytes, Box]) -> list[Jpeg]:
+    jpegs = []
+    for kind, length_at in CR3_PREVIEWS.items():
+        box = found.get(kind)
+        length = unpack(data, ">I", box[1] + length_at) if box else -1
+        if length > 0:
+            jpegs.append(candidate(data, (box[1] + 16, box[1] + 16 + length), None))
+    return [jpeg for jpeg in jpegs if jpeg is not None]
+
+
+def cut_short(data: bytes, top: list[Box]) -> bool:
+    """Whether the top-level boxes stop at one that runs past the end of the file."""
+    at = top[-1][2] if top else 0
+    if at >= len(data):
+        return False
+    size = unpack(data, ">I", at)
+    if size == 1:  # a 64-bit size follows the type
+        size = unpack(data, ">Q", at + 8)
+    return size < 0 or size > len(data) - at
+
+
+def cr3_raw_size(data: bytes, moov: Box | None) -> Size | None:
+    """The largest raw track's size from its CMP1 header, as LibRaw's raw_width and raw_height."""
+    sizes = []
+    for trak in (box for box in boxes(data, moov[1], moov[2]) if box[0] == b"trak") if moov else []:
+        stsd = trak
+        for kind in (b"mdia", b"minf", b"stbl", b"stsd"):
+            stsd = child(data, stsd, kind)
+        # stsd: version, flags and entry count first; CRAW: a visual sample entry (82 bytes), then boxes.
+        cmp1 = child(data, child(data, stsd, b"CRAW", 8), b"CMP1", 82)
+        if cmp1 is not None and cmp1[1] + 16 <= cmp1[2]:
+            sizes.append(struct.unpack_from(">II", data, cmp1[1] + 8))
+    return max((size for size in sizes if all(size)), key=pixels, default=None)
+
+
+def cr3_exif_tiffs(data: bytes) -> list[tuple[str, bytes]]:
+    """A CR3's CMT boxes as TIFFs for exifread, each with the name exifread gives the IFD it holds.
+
+    CMT1 is a whole TIFF. CMT2 and CMT4 are TIFFs whose IFD0 *is* the Exif
+    or the GPS IFD: read as IFD0, their tags would be named as image tags,
+    and GPS tags decoded as others with the same numbers. A new IFD0 at the
+    end, holding only the pointer to the old one, makes exifread read it as
+    the sub-IFD it is; no offset in the TIFF changes, since nothing moves.
+    """
+    if data[4:12] != CR3_BRAND:
+        return []
+    found = cr3_boxes(data, boxes(data, 0, len(data)))
+    tiffs = []
+    for kind, (name, pointer) in CMT_IFDS.items():
+        box = found.get(kind)
+        tiff = data[box[1] : box[2]] if box else b""
+        if tiff[:4] in (b"II*\0", b"MM\0*") and len(tiff) >= 8:
+            tiffs.append((name, sub_ifd_tiff(tiff, pointer) if pointer else tiff))
+    return tiffs
+
+
+def sub_ifd_tiff(tiff: bytes, tag: int) -> bytes:
+    """The TIFF with a new IFD0 appended whose one entry, `tag` (a LONG), points to the old IFD0."""
+    order = "<" if tiff[:2] == b"II" else ">"
+    pad = bytes(len(tiff) % 2)  # an IFD starts on a word boundary
+    ifd = struct.pack(order + "HHHII", 1, tag, 4, 1, unpack(tiff, order + "I", 4)) + bytes(4)
+    return tiff[:4] + struct.pack(order + "I", len(tiff) + len(pad)) + tiff[8:] + pad + ifd

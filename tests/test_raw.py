@@ -26,9 +26,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from PIL import Image
+from PIL import Image, TiffImagePlugin
+from PIL.TiffImagePlugin import IFDRational
 
-from ingest import raw
+from ingest import metadata, raw
 from ingest.errors import PhotoError
 from ingest.sample_photos import Meta, save_raw_like, scene
 from tests.conftest import require, rows
@@ -307,7 +308,8 @@ def test_a_raf_cut_inside_its_header() -> None:
 @pytest.mark.parametrize("data, reason", [
     (b"", raw.EMPTY),
     (b"hello, not a raw file\n" * 20, raw.NOT_RAW),
-    (b"\0\0\0\x18ftypcrx \0\0\0\1crx isom" + bytes(64), raw.RAWPY_ONLY),
+    (b"\0\0\0\x18ftypcrx \0\0\0\1crx isom" + bytes(64), raw.NO_PREVIEW),  # a CR3 with no boxes
+    (b"\0\0\0\x18ftypheic\0\0\0\0mif1heic" + bytes(64), raw.RAWPY_ONLY),  # not a CR3 inside
 ])
 def test_not_a_raw_at_all(data: bytes, reason: str) -> None:
     assert error_of(data) == reason
@@ -418,3 +420,229 @@ def test_ingest_records_bad_raw_files_and_goes_on(
          "RAF header (the contents do not match the suffix)"},
     ]
     assert [p["path"] for p in rows("archive.db", "select path from photos")] == ["inbox/good.NEF"]
+
+
+# --- Canon CR3: ISO-BMFF boxes, the EXIF in CMT1-4 -------------------------------------
+# LibRaw refuses these synthetic files (they carry no CRX-coded raw data), so
+# the preview always comes from PRVW here; the EXIF is read the same way
+# whichever path found the preview.
+
+CR3_SENSOR = (6288, 4056)  # the raw track's CMP1 size: LibRaw's raw_width and raw_height
+CR3_PREVIEW = (1620, 1080)
+CR3_CMT1 = {0x10F: "Canon", 0x110: "Canon EOS R5", 0x112: 6, 0x13B: "Rene Hey",
+            0x8298: "(c) Rene Hey, Nordschleife Archiv"}
+CR3_CMT2 = {0x829A: IFDRational(1, 250), 0x829D: IFDRational(28, 10), 0x8827: 400,
+            0x9003: "2025:09:20 10:15:30", 0x9011: "-03:00", 0x920A: IFDRational(50, 1),
+            0xA431: "082021001234", 0xA434: "RF24-70mm F2.8 L IS USM"}
+CR3_CMT3 = {0x0006: "Canon EOS R5", 0x0010: 0x80000421}  # maker note: ImageType, ModelID
+# Interlagos, south and west: the refs must be read from the GPS IFD for the signs.
+CR3_CMT4 = {0: b"\2\3\0\0", 1: "S", 2: (IFDRational(23), IFDRational(42), IFDRational(4)),
+            3: "W", 4: (IFDRational(46), IFDRational(41), IFDRational(50))}
+CR3_FIELDS = {
+    "camera_make": "Canon", "camera_model": "Canon EOS R5", "camera_serial": "082021001234",
+    "lens": "RF24-70mm F2.8 L IS USM", "taken_at": "2025-09-20T10:15:30", "exposure_time": 0.004,
+    "f_number": 2.8, "iso": 400, "focal_length": 50.0, "orientation": 6,
+    "latitude": pytest.approx(-23.70111111), "longitude": pytest.approx(-46.69722222),
+    "artist": "Rene Hey", "copyright": "(c) Rene Hey, Nordschleife Archiv",
+}
+
+
+def bmff(kind: bytes, *parts: bytes) -> bytes:
+    payload = b"".join(parts)
+    return struct.pack(">I4s", 8 + len(payload), kind) + payload
+
+
+def ifd0_tiff(tags: dict, order: str = "<") -> bytes:
+    """A TIFF whose IFD0 holds `tags`, written by Pillow: what a CMT box holds."""
+    head = (b"II*\0" if order == "<" else b"MM\0*") + struct.pack(order + "I", 8)
+    ifd = TiffImagePlugin.ImageFileDirectory_v2(ifh=head)
+    for tag, value in tags.items():
+        ifd[tag] = value
+    return head + ifd.tobytes(8)
+
+
+def jpeg_of(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+def raw_track(size: tuple[int, int]) -> bytes:
+    """A trak whose CRAW sample entry (82 bytes, then boxes) has a CMP1 header with the sensor size."""
+    craw = bmff(b"CRAW", bytes(24), struct.pack(">HH", 1624, 1080), bytes(54),
+                bmff(b"CMP1", struct.pack(">H6xII", 0x100, *size), bytes(36)))
+    stsd = bmff(b"stsd", struct.pack(">II", 0, 1), craw)
+    return bmff(b"trak", bmff(b"mdia", bmff(b"minf", bmff(b"stbl", stsd))))
+
+
+def cr3_bytes(preview: Image.Image, order: str = "<", cmts: dict[bytes, bytes] | None = None) -> bytes:
+    """A CR3 laid out as Canon writes it: ftyp, moov (Canon's uuid box with the CMT TIFFs and
+    THMB, then a raw track), the preview's uuid box with PRVW, then mdat."""
+    if cmts is None:
+        cmts = {kind: ifd0_tiff(tags, order) for kind, tags in
+                [(b"CMT1", CR3_CMT1), (b"CMT2", CR3_CMT2), (b"CMT3", CR3_CMT3), (b"CMT4", CR3_CMT4)]}
+    thumb = jpeg_of(preview.resize((160, 120)))
+    big = jpeg_of(preview)
+    canon = bmff(b"uuid", raw.CANON_UUID, bmff(b"CNCV", b"CanonCR3_001/01.09.00/00.00.00"),
+                 *(bmff(kind, tiff) for kind, tiff in cmts.items()),
+                 bmff(b"THMB", struct.pack(">IHHII", 0, 160, 120, len(thumb), 0x10000), thumb))
+    previews = bmff(b"uuid", raw.PREVIEW_UUID, bytes(8),
+                    bmff(b"PRVW", struct.pack(">IHHHHI", 0, 1, *preview.size, 1, len(big)), big))
+    return (bmff(b"ftyp", b"crx ", struct.pack(">I", 1), b"crx isom")
+            + bmff(b"moov", canon, raw_track(CR3_SENSOR)) + previews + bmff(b"mdat", bytes(4096)))
+
+
+@pytest.fixture(scope="module")
+def cr3_picture() -> Image.Image:
+    return scene(11, CR3_PREVIEW)
+
+
+@pytest.fixture(scope="module")
+def cr3(cr3_picture: Image.Image) -> bytes:
+    return cr3_bytes(cr3_picture)
+
+
+@pytest.mark.parametrize("rawpy_present", [True, False], ids=["rawpy", "no-rawpy"])
+def test_cr3_preview_is_prvw_and_the_size_is_the_raw_track(
+    cr3: bytes, monkeypatch: pytest.MonkeyPatch, rawpy_present: bool,
+) -> None:
+    if not rawpy_present:
+        monkeypatch.setitem(sys.modules, "rawpy", None)
+    image, stored = raw.open_preview(cr3)
+    assert (image.format, image.size, stored) == ("JPEG", CR3_PREVIEW, CR3_SENSOR)
+    assert image.tile  # not decoded yet
+
+
+def test_cr3_without_a_raw_track_gives_the_preview_size(cr3_picture: Image.Image) -> None:
+    data = cr3_bytes(cr3_picture).replace(b"CMP1", b"CMPX")
+    assert raw.parsed_preview(data)[1] == CR3_PREVIEW
+
+
+@pytest.mark.parametrize("order", ["<", ">"], ids=["II", "MM"])
+def test_cr3_exif_comes_from_the_cmt_boxes(cr3_picture: Image.Image, order: str) -> None:
+    record = metadata.read_metadata(cr3_bytes(cr3_picture, order), None)
+    assert {name: record[name] for name in CR3_FIELDS} == CR3_FIELDS
+    assert record["offset"] == "-03:00"
+
+
+def test_each_cmt_box_gives_only_its_own_ifd(cr3_picture: Image.Image) -> None:
+    """CMT1 with a make and a stray DateTimeOriginal, CMT2 with a stray Make: each IFD from its box."""
+    cmts = {b"CMT1": ifd0_tiff({**CR3_CMT1, 0x9003: "1999:01:01 00:00:00"}),
+            b"CMT2": ifd0_tiff({**CR3_CMT2, 0x10F: "Not Canon"})}
+    record = metadata.read_metadata(cr3_bytes(cr3_picture, cmts=cmts), None)
+    assert (record["camera_make"], record["taken_at"]) == ("Canon", "2025-09-20T10:15:30")
+    assert record["latitude"] is None  # no CMT4
+
+
+WORLD_REGISTER = """\
+photographers: []
+events:
+  - {id: world, name: Everywhere, start: 1990-01-01, end: 2035-12-31, timezone: UTC,
+     place: {name: Earth, lat: 0, lon: 0, radius_km: 20100}}
+cars: []
+"""
+
+
+def exiftool_fields(path: Path) -> dict:
+    """exiftool's reading of the CR3, in our columns' terms (GPS signed by its Composite tags)."""
+    tool = shutil.which("exiftool")
+    require(tool is not None, "exiftool not installed: it is the independent reader these tests need")
+    out = subprocess.run([tool, "-json", "-n", "-G1", "-a", str(path)],
+                         capture_output=True, text=True, check=True)
+    view = json.loads(out.stdout)[0]
+    assert view["File:FileType"] == "CR3"
+    tags = {"camera_make": "IFD0:Make", "camera_model": "IFD0:Model", "orientation": "IFD0:Orientation",
+            "artist": "IFD0:Artist", "copyright": "IFD0:Copyright", "camera_serial": "ExifIFD:SerialNumber",
+            "lens": "ExifIFD:LensModel", "exposure_time": "ExifIFD:ExposureTime",
+            "f_number": "ExifIFD:FNumber", "iso": "ExifIFD:ISO", "focal_length": "ExifIFD:FocalLength",
+            "latitude": "Composite:GPSLatitude", "longitude": "Composite:GPSLongitude"}
+    found = {name: view.get(tag) for name, tag in tags.items()}
+    found["camera_serial"] = str(found["camera_serial"])  # JSON may make a number of it
+    when = view.get("ExifIFD:DateTimeOriginal", "")
+    found["taken_at"] = when[:10].replace(":", "-") + "T" + when[11:19]
+    return found
+
+
+def test_ingest_reads_a_cr3_and_agrees_with_exiftool(
+    tmp_path: Path, cr3: bytes, cr3_picture: Image.Image, run_cli, monkeypatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    target = tmp_path / "inbox" / "rene-hey" / "IMG_0001.CR3"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(cr3)
+    Path("register.yml").write_text(WORLD_REGISTER, encoding="utf-8")  # keeps GPS unrounded
+    result = run_cli("ingest", "inbox", "--db", "archive.db", "--register", "register.yml")
+    assert result.exit_code == 0, result.stderr
+    assert rows("archive.db", "select path, error from ingest_errors") == []
+    (photo,) = rows("archive.db", "select * from photos")
+    assert {name: photo[name] for name in CR3_FIELDS} == CR3_FIELDS
+    assert (photo["format"], photo["width"], photo["height"]) == ("CR3", *CR3_SENSOR)
+    thumbnail = Image.open(io.BytesIO(photo["thumbnail"]))
+    upright = cr3_picture.transpose(Image.Transpose.ROTATE_270)  # orientation 6
+    assert thumbnail.size == (267, 400) and hash_distance(thumbnail, upright) <= 4
+    ours = {name: photo[name] for name in CR3_FIELDS}
+    ours.update((name, pytest.approx(ours[name], abs=1e-5)) for name in ("latitude", "longitude"))
+    assert exiftool_fields(target) == ours
+
+
+# Damaged CR3s: a preview and what EXIF can be read, or one line in ingest_errors.
+
+def damaged_cr3s(cr3: bytes) -> dict[str, tuple[bytes, str | None]]:
+    """name -> (bytes, the error expected, None when the file still ingests)."""
+    moov = cr3.index(b"moov") - 4
+    cmt2 = cr3.index(b"CMT2") - 4
+    return {
+        "cut-in-moov.CR3": (cr3[: moov + 200], raw.TRUNCATED),
+        "cut-in-preview.CR3": (cr3[: len(cr3) // 2], raw.TRUNCATED),
+        "cut-in-mdat.CR3": (cr3[:-100], None),  # the raw data lost, preview and EXIF whole
+        # moov says it is 7 bytes long: no box can be, so nothing after it is read.
+        "tiny-moov.CR3": (cr3[:moov] + struct.pack(">I", 7) + cr3[moov + 4 :], raw.NO_PREVIEW),
+        # CMT2 claims far more than its uuid box: the boxes from there on are not read.
+        "cmt2-too-long.CR3": (cr3[:cmt2] + struct.pack(">I", 10**6) + cr3[cmt2 + 4 :], None),
+        # CMT2's TIFF points its IFD0 far past its end.
+        "cmt2-bad-ifd.CR3": (cr3[: cmt2 + 12] + struct.pack("<I", 2**31) + cr3[cmt2 + 16 :], None),
+    }
+
+
+@pytest.mark.parametrize("rawpy_present", [True, False], ids=["rawpy", "no-rawpy"])
+def test_ingest_records_damaged_cr3_files_in_one_line(
+    tmp_path: Path, cr3: bytes, run_cli, monkeypatch, rawpy_present: bool,
+) -> None:
+    if not rawpy_present:
+        monkeypatch.setitem(sys.modules, "rawpy", None)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "inbox").mkdir()
+    damaged = damaged_cr3s(cr3)
+    for name, (data, _) in damaged.items():
+        (tmp_path / "inbox" / name).write_bytes(data)
+    result = run_cli("ingest", "inbox", "--db", "archive.db")
+    assert result.exit_code == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert rows("archive.db", "select path, error from ingest_errors order by path") == [
+        {"path": f"inbox/{name}", "error": error} for name, (_, error) in sorted(damaged.items()) if error
+    ]
+    photos = {p["file_name"]: p for p in rows("archive.db", "select * from photos")}
+    assert sorted(photos) == sorted(name for name, (_, error) in damaged.items() if not error)
+    assert photos["cut-in-mdat.CR3"]["lens"] == "RF24-70mm F2.8 L IS USM"
+    for name in ("cmt2-too-long.CR3", "cmt2-bad-ifd.CR3"):  # CMT1 still read; CMT2 lost
+        assert (photos[name]["camera_model"], photos[name]["lens"]) == ("Canon EOS R5", None), name
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_damaged_cr3_bytes_give_a_preview_or_a_photo_error(cr3: bytes, data: st.DataObject) -> None:
+    """Random damage to the boxes and TIFFs, and random cuts: never another exception."""
+    damaged = bytearray(cr3)
+    header_end = cr3.index(b"PRVW") + 16  # everything up to the preview's JPEG: the boxes and TIFFs
+    for _ in range(data.draw(st.integers(1, 12))):
+        damaged[data.draw(st.integers(0, header_end))] = data.draw(st.integers(0, 255))
+    damaged = damaged[: data.draw(st.integers(0, len(damaged)))]
+    record = metadata.read_metadata(bytes(damaged), None)
+    assert set(metadata.PHOTO_FIELDS) <= set(record)
+    try:
+        image, stored = raw.parsed_preview(bytes(damaged))
+    except PhotoError as e:
+        assert "\n" not in str(e) and str(e)
+    else:
+        assert image.size[0] > 0 and stored[0] > 0
+
