@@ -6,12 +6,13 @@ BIN := $(VENV)/bin
 .PHONY: demo test system-deps benchmark
 
 $(BIN)/photo-archive: pyproject.toml
+	@./scripts/install-system-deps demo
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[test]"
 	touch $@
 
-# Debian packages the tests use: exiftool (reference reader), djpeg, Chromium.
+# Debian packages the tests use: exiftool (reference reader), djpeg, Chromium (and python3-venv).
 system-deps:
 	@./scripts/install-system-deps
 

@@ -63,7 +63,7 @@ def fatal_errors() -> Iterator[None]:
 
 DEFAULT_REGISTER = "register.yml"
 register_option = click.option(
-    "--register", default=DEFAULT_REGISTER, show_default=True, type=click.Path(),
+    "--register", default=DEFAULT_REGISTER, show_default=True, type=click.Path(), metavar="FILE",
     help="Register file; manual tags are kept beside it in tags.yml")
 
 
