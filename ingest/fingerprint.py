@@ -1,8 +1,10 @@
 """Open a photo once and derive everything pixel-based from one reduced decode.
 
-The reduced image comes from the decoder itself (JPEG DCT scaling through
-`Image.draft`), so a 24 MP file is decoded at 1/8 size, never in full, to
-make a 400 px thumbnail and a 64-bit perceptual hash. Every photo goes through
+The reduced image comes from the decoder itself: libjpeg-turbo's DCT scaling,
+through simplejpeg for JPEGs (the scaling Pillow's `Image.draft` asks for,
+without Pillow's extra copy) and through `Image.draft` for the JPEGs
+simplejpeg cannot take (CMYK, arithmetic coding). A 24 MP file is decoded at
+1/8 size, never in full, to make a 400 px thumbnail and a 64-bit perceptual hash. Every photo goes through
 the same steps, so a stored hash and one recomputed later agree bit for bit.
 """
 

@@ -125,6 +125,7 @@ def write_atomically(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+        os.chmod(temp, 0o644)  # public anyway; mkstemp's 0600 would hide it from a server run as another user
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)

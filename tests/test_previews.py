@@ -214,6 +214,8 @@ def test_cache_preview_keeps_a_whole_file(archive, tmp_path: Path) -> None:
     sha = photos["big.jpg"]["sha256"]
     assert previews.cache_preview(copy, sha, b"RIFF....WEBP")
     assert previews.preview_path(copy, sha).read_bytes() == b"RIFF....WEBP"
+    # Readable by a Datasette run as another user (mkstemp alone makes it 0600).
+    assert previews.preview_path(copy, sha).stat().st_mode & 0o777 == 0o644
 
 
 def test_build_previews_needs_an_archive(tmp_path: Path) -> None:
