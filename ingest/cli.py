@@ -31,6 +31,7 @@ from .register import Register, load_register
 from .tagging import Tagger
 
 DEFAULT_DB = "archive.db"
+DEBUG_VARIABLE = "PHOTO_ARCHIVE_DEBUG"  # set: an unexpected error shows its traceback
 DATABASE_HINTS = {
     "database is locked": " (another program kept it locked for over 30 s; try again when it is done)",
     "disk I/O error": " (is the disk full?)",
@@ -59,6 +60,15 @@ def fatal_errors() -> Iterator[None]:
     except KeyboardInterrupt:
         click.echo("Interrupted: photos already written are kept; run again to finish.", err=True)
         sys.exit(130)
+    except (click.ClickException, click.exceptions.Exit, click.Abort):
+        raise
+    except Exception as e:  # a bug of ours: still one line; the traceback on request, for the report
+        if os.environ.get(DEBUG_VARIABLE):
+            raise
+        message = " ".join(str(e).split())
+        raise click.ClickException(
+            f"internal error ({type(e).__name__}: {message}); please report it, with the traceback "
+            f"that {DEBUG_VARIABLE}=1 shows") from None
 
 
 DEFAULT_REGISTER = "register.yml"

@@ -107,7 +107,8 @@ def retag_photo(archive: sqlite_utils.Database, ledger: Ledger, tagger: Tagger, 
     if before != after:
         changes.append(Change(photo_id, old["path"], "cars", [c for c, *_ in before], [c for c, *_ in after]))
         archive_db.save_cars(archive, photo_id, new_cars)
-    if changes or any(old[col] != new_row[col] for col in DERIVED):
+    # A duplicate's photographer columns are own_* (own_decisions): compare what this row has.
+    if changes or any(old[col] != new_row[col] for col in DERIVED if col in new_row):
         archive.table("photos").update(photo_id, {**new_row, "updated_at": now})
     return changes + sync_files(archive, tagger, photo_id, paths, new_row["path"])
 

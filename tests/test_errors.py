@@ -50,3 +50,23 @@ def test_the_cli_prints_the_library_line_as_it_is(tmp_path: Path, run_cli) -> No
     (tmp_path / "inbox").mkdir()
     result = run_cli("ingest", tmp_path / "inbox", "--db", tmp_path / "a.db", "--register", register)
     assert (result.exit_code, result.stdout, result.stderr) == (1, "", f"Error: {caught.value}\n")
+
+
+def test_an_unexpected_error_is_one_line_unless_debugging(tmp_path: Path, run_cli, monkeypatch, photo) -> None:
+    """A bug of ours must not print a traceback at the admin; PHOTO_ARCHIVE_DEBUG=1 shows it for the report."""
+    import ingest.cli
+
+    photo("inbox/a.jpg", 1)
+    run_cli("ingest", tmp_path / "inbox", "--db", tmp_path / "a.db")
+
+    def broken(*args, **kwargs):  # no real input reaches this path: a stand-in for a bug
+        raise KeyError("photographer_source")
+
+    monkeypatch.setattr(ingest.cli, "retag_archive", broken)
+    result = run_cli("retag", "--db", tmp_path / "a.db")
+    assert (result.exit_code, result.stderr) == (1, (
+        "Error: internal error (KeyError: 'photographer_source'); please report it, "
+        "with the traceback that PHOTO_ARCHIVE_DEBUG=1 shows\n"))
+    monkeypatch.setenv("PHOTO_ARCHIVE_DEBUG", "1")
+    with pytest.raises(KeyError):
+        run_cli("retag", "--db", tmp_path / "a.db")

@@ -228,3 +228,27 @@ def test_a_fresh_ledger_has_no_fingerprint(tmp_path: Path) -> None:
         assert stored_fingerprint(ledger) is None
     finally:
         ledger.close()
+
+
+def test_retag_an_archive_with_near_duplicates(tmp_path_factory, tmp_path: Path, run_cli) -> None:
+    """Duplicates keep their own photographer in own_* columns; retag must handle them, not crash."""
+    from tests.site_helpers import copy_archive, demo_archive
+
+    demo = demo_archive(tmp_path_factory)
+    db = copy_archive(demo, tmp_path)
+    register = tmp_path / "register.yml"
+    text = (demo.parent / "register.yml").read_text(encoding="utf-8")
+    register.write_text(text.replace("    studio: Cannoneer Photography\n",
+                                     "    studio: Cannoneer Photography\n    credit: \"Photo: René Hey\"\n"),
+                        encoding="utf-8")
+    result = run_cli("retag", "--db", db, "--register", register)
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines and all(line.endswith("credit: Photo: René Hey / Cannoneer Photography -> Photo: René Hey")
+                         for line in lines)
+    assert result.stderr == f"{len(lines)} photos changed ({len(lines)} tag changes)\n"
+    renes = rows(db, "select count(*) n from photos where coalesce(own_photographer_id, photographer_id) = 'rene-hey'")
+    assert rows(db, "select count(*) n from photos where credit = 'Photo: René Hey'") == renes
+    duplicates = rows(db, """select d.credit, o.credit original_credit from photos d
+                             join photos o on o.id = d.duplicate_of""")
+    assert duplicates and all(d["credit"] == d["original_credit"] == "Photo: René Hey" for d in duplicates)
