@@ -766,7 +766,7 @@ def read_metadata(data: bytes, image: Image.Image | None) -> dict[str, Any]:
         exif = pillow_exif_fields(image) or exif
     iptc = read_iptc(image) if image is not None else {}
     xmp = read_xmp(data)
-    record = plausible(merge(exif, iptc, xmp))
+    record = bounded(plausible(merge(exif, iptc, xmp)))
     # reader.heif_stored_size takes this as the coded size when it is the decoded
     # size transposed; the container's ispe is the truth, EXIF's size a fallback.
     record["exif_size"] = heif_coded_size(data) or record["exif_size"]
@@ -793,6 +793,24 @@ def plausible(record: dict[str, Any]) -> dict[str, Any]:
         lat = lon = None
     record["latitude"], record["longitude"] = lat, lon
     return record
+
+
+# A hostile file can carry megabytes of caption or thousands of keywords; tagging
+# and scrubbing run outside the reader's time limit, so texts are bounded here.
+# IPTC allows 2,000 bytes of caption and 64 per keyword: these are generous.
+MAX_TEXT = 10_000     # characters per text value
+MAX_VALUES = 500      # values per list (keywords, creators)
+
+
+def bounded(value: Any) -> Any:
+    """The record with every text cut to MAX_TEXT characters and every list to MAX_VALUES values."""
+    if isinstance(value, str):
+        return value[:MAX_TEXT]
+    if isinstance(value, list):
+        return [bounded(v) for v in value[:MAX_VALUES]]
+    if isinstance(value, dict):
+        return {k: bounded(v) for k, v in value.items()}
+    return value
 
 
 def merge(exif: dict[str, Any], iptc: dict[str, Any], xmp: dict[str, Any]) -> dict[str, Any]:

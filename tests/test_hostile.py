@@ -284,6 +284,27 @@ def test_an_iso_that_overflowed_sqlite_no_longer_stops_the_run(tmp_path: Path, r
     assert [r["iso"] for r in rows(tmp_path / "archive.db", "select iso from photos")] == [None, None]
 
 
+def test_megabytes_of_caption_and_keywords_are_bounded(tmp_path: Path, run_cli) -> None:
+    # Car matching and scrubbing run outside the reader's time limit: a 2 MB caption full of
+    # car names kept one photo's tagging busy for more than ten minutes.
+    from ingest.metadata import MAX_TEXT, MAX_VALUES
+    from tests.test_tagging import REGISTER
+
+    hostile = "Green Mamba 1M #42 NR 1M 42 WBS1J5C50BE000042 Segler's " * 40_000
+    save_photo(scene(4, (96, 64)), tmp_path / "inbox/rene-hey/hostile.png", Meta(
+        xmp_description=hostile, xmp_subject=[f"Green Mamba {i}" for i in range(20_000)]))
+    good_jpeg(tmp_path / "inbox/rene-hey/good.jpg")
+    (tmp_path / "register.yml").write_text(REGISTER, encoding="utf-8")
+    result = run_cli("ingest", tmp_path / "inbox", "--db", tmp_path / "archive.db",
+                     "--register", tmp_path / "register.yml")
+    assert_clean_run(result, failed=0)
+    (photo,) = rows(tmp_path / "archive.db", """select id, length(caption) n, json_array_length(keywords) k
+                                                from photos where file_name = 'hostile.png'""")
+    assert (photo["n"], photo["k"]) == (MAX_TEXT, MAX_VALUES)
+    assert rows(tmp_path / "archive.db", "select car_id from photo_cars where photo_id = ?", (photo["id"],)) == [
+        {"car_id": "0042"}]
+
+
 def test_a_pipe_named_like_a_photo_is_refused_not_read(tmp_path: Path, run_cli) -> None:
     inbox = tmp_path / "inbox"
     inbox.mkdir()
