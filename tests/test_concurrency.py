@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import threading
@@ -15,6 +14,7 @@ import pytest
 
 from tests.canonical import canonical_dump, integrity_ok
 from tests.conftest import rows
+from tests.site_helpers import served
 
 PHOTOS = 120
 
@@ -54,33 +54,26 @@ def test_two_ingests_at_once_wait_for_each_other(inbox: Path, tmp_path: Path) ->
     assert canonical_dump(db) == canonical_dump(reference)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_datasette_serves_while_ingest_writes(inbox: Path, tmp_path: Path) -> None:
+def test_the_site_serves_while_ingest_writes(inbox: Path, tmp_path: Path) -> None:
+    """`photo-archive serve` (the project's plugins and templates) reading while ingest writes."""
     db = tmp_path / "archive.db"
     subprocess.run([sys.executable, "-m", "ingest.cli", "ingest", str(inbox / "vos-photography/DSC_0000.JPG"),
                     "--db", str(db), "--silent"], check=True)
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "datasette", "serve", str(db), "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}/archive/photos.json?_shape=array&_size=1&_col=sha256"
     counts: list[int] = []
     failures: list[str] = []
-    try:
-        wait_for(url)
+    with served(db) as base:
         writer = ingest(inbox, db)
         stop = threading.Event()
 
         def poll() -> None:
-            count_url = f"http://127.0.0.1:{port}/archive.json?sql=select+count(*)+n+from+photos&_shape=array"
+            count_url = f"{base}/archive.json?sql=select+count(*)+n+from+photos&_shape=array"
             while not stop.is_set():
                 try:
                     with urllib.request.urlopen(count_url, timeout=10) as response:
                         counts.append(json.load(response)[0]["n"])
+                    with urllib.request.urlopen(f"{base}/archive/photos", timeout=10) as response:
+                        if 'class="gallery' not in response.read().decode():  # the gallery, with its facets
+                            failures.append("the gallery page came without its gallery")
                 except Exception as e:  # any failed read is what this test is looking for
                     failures.append(repr(e))
                 time.sleep(0.05)
@@ -91,22 +84,7 @@ def test_datasette_serves_while_ingest_writes(inbox: Path, tmp_path: Path) -> No
         stop.set()
         poller.join()
         assert writer.returncode == 0, err
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     assert failures == []
     assert len(counts) > 5 and counts == sorted(counts)  # readers see whole photos appear, never vanish
     assert counts[-1] == PHOTOS
     assert integrity_ok(db)
-
-
-def wait_for(url: str, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=2).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
