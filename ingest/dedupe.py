@@ -23,9 +23,9 @@ decode) and on hashes of it:
    almost nothing unexplained (a watermark ~1 %); a burst frame has new
    content at one edge or an object somewhere else (> 2.5 %, the limit).
 3. Cluster. Every duplicate points to one original, the best copy (largest,
-   with camera metadata, earliest), and must fit it directly, so two burst
-   frames are never joined through a crop that fits both; photos whose
-   metadata name different captures are never joined. Manual decisions
+   with camera metadata, the larger file, earliest), and must fit it
+   directly, so two burst frames are never joined through a crop that fits
+   both; photos whose metadata name different captures are never joined. Manual decisions
    (`tags.yml`) override: `not_duplicate_of` keeps two photos apart,
    `duplicate_of` joins them.
 
@@ -866,17 +866,24 @@ def _template_size(fx: float, small: Signature, big: Signature, width: int,
 
 @dataclass(frozen=True)
 class Copy:
-    """What decides which copy of a picture is the original: size, metadata, age."""
+    """What decides which copy of a picture is the original: size, metadata, bytes, age."""
 
     id: int
     pixels: int                 # width x height as stored
     has_metadata: bool          # camera make/model or capture time: the file as the camera wrote it
     ingested_at: str = ""
     capture: str | None = None  # capture time and camera body, when the file still says them
+    file_size: int = 0          # bytes; 0 when unknown
+    sha256: str = ""
 
     def rank(self) -> tuple:
-        """Best first: largest, then with original metadata, then earliest, then lowest id."""
-        return (-self.pixels, not self.has_metadata, self.ingested_at, self.id)
+        """Best first: largest, then with original metadata, then the larger file (a re-share is
+        recompressed), then earliest, then by sha256.
+
+        Everything before the ingest time comes from the file itself, so rebuilding archive.db
+        from the inbox (where every photo gets a new time and id) picks the same originals.
+        """
+        return (-self.pixels, not self.has_metadata, -self.file_size, self.ingested_at, self.sha256, self.id)
 
 
 @dataclass(frozen=True)
@@ -972,7 +979,8 @@ def _in_join_order(joined: dict[int, int], by_id: dict[int, Copy]) -> list[int]:
         seen.add(photo)
         order.append(photo)
 
-    for photo in sorted(p for p in joined if p in by_id and joined[p] in by_id):
+    # In content order, not id order: a cycle of verdicts is broken at the same photo after a rebuild.
+    for photo in sorted((p for p in joined if p in by_id and joined[p] in by_id), key=lambda p: by_id[p].rank()):
         visit(photo, set())
     return order
 
@@ -1031,7 +1039,8 @@ def _ids_for(db: sqlite_utils.Database, shas: set[str]) -> dict[str, int]:
 def _copies(db: sqlite_utils.Database, ids: Iterable[int] | None = None) -> list[Copy]:
     sql = ("select id, coalesce(width, 0) * coalesce(height, 0), "
            "camera_make is not null or camera_model is not null or taken_at is not null, "
-           "coalesce(ingested_at, ''), taken_at, coalesce(camera_serial, camera_model) from photos")
+           "coalesce(ingested_at, ''), taken_at, coalesce(camera_serial, camera_model), "
+           "coalesce(file_size, 0), coalesce(sha256, '') from photos")
     if ids is None:
         rows = db.execute(sql).fetchall()
     else:
@@ -1040,7 +1049,8 @@ def _copies(db: sqlite_utils.Database, ids: Iterable[int] | None = None) -> list
         for start in range(0, len(id_list), 500):
             part = id_list[start:start + 500]
             rows += db.execute(sql + f" where id in ({','.join('?' * len(part))})", part).fetchall()
-    return [Copy(i, pixels, bool(meta), at, capture_key(taken, body)) for i, pixels, meta, at, taken, body in rows]
+    return [Copy(i, pixels, bool(meta), at, capture_key(taken, body), size, sha)
+            for i, pixels, meta, at, taken, body, size, sha in rows]
 
 
 def capture_key(taken_at: str | None, body: str | None) -> str | None:

@@ -333,6 +333,41 @@ def test_manual_verdicts_win() -> None:
     assert dedupe.cluster(photos, [], joined={3: 2, 2: 1}) == {1: None, 2: 1, 3: 1}
 
 
+def test_the_original_is_chosen_by_content_so_a_rebuild_keeps_it() -> None:
+    """A rebuild gives every photo a new id and ingest time: neither may decide the original."""
+    def photos(ids: tuple[int, int], times: tuple[str, str], sizes: tuple[int, int]) -> list[dedupe.Copy]:
+        return [dedupe.Copy(i, 1000, False, at, None, size, sha)
+                for i, at, size, sha in zip(ids, times, sizes, ("b" * 64, "a" * 64))]
+
+    # Same size, no metadata: the larger file (less compressed) though it came later...
+    first_run = photos((1, 2), ("2025-09-20T10:00:00Z", "2025-09-22T10:00:00Z"), (80_000, 120_000))
+    assert dedupe.cluster(first_run, [dedupe.Link(1, 2, 0, 0.0)]) == {1: 2, 2: None}
+    # ...and in a rebuild, where the other one comes first and both have one time.
+    rebuilt = photos((2, 1), ("2025-09-23T10:00:00Z",) * 2, (80_000, 120_000))
+    assert dedupe.cluster(rebuilt, [dedupe.Link(1, 2, 0, 0.0)]) == {2: 1, 1: None}
+    # Everything alike but the bytes (sizes unknown, one run): the lower sha256, whatever the ids.
+    for ids in ((1, 2), (2, 1)):
+        alike = photos(ids, ("2025-09-23T10:00:00Z",) * 2, (0, 0))
+        found = dedupe.cluster(alike, [dedupe.Link(1, 2, 0, 0.0)])
+        assert found == {ids[0]: ids[1], ids[1]: None}  # ids[1] has sha256 "aaa..."
+
+
+def test_a_cycle_of_verdicts_is_broken_at_the_same_photo_whatever_the_ids() -> None:
+    shas = ["c" * 64, "a" * 64, "b" * 64]
+    originals = set()
+    for ids in ((1, 2, 3), (3, 1, 2), (2, 3, 1)):
+        by_sha = dict(zip(shas, ids))
+        photos = [dedupe.Copy(i, 1000, False, "", None, 0, sha) for sha, i in by_sha.items()]
+        # c is a duplicate of a, a of b, b of c: a hand-edited tags.yml can say so.
+        joined = {by_sha[shas[0]]: by_sha[shas[1]], by_sha[shas[1]]: by_sha[shas[2]],
+                  by_sha[shas[2]]: by_sha[shas[0]]}
+        found = dedupe.cluster(photos, [], joined=joined)
+        sha_of = {i: sha for sha, i in by_sha.items()}
+        assert list(found.values()).count(None) == 1
+        originals.add(next(sha_of[p] for p, o in found.items() if o is None))
+    assert len(originals) == 1
+
+
 # --- inheritance in the archive -----------------------------------------------------------
 
 
