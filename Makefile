@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test system-deps benchmark
+.PHONY: demo test system-deps benchmark fuzz
 
 $(BIN)/photo-archive: pyproject.toml
 	@./scripts/install-system-deps demo
@@ -21,3 +21,12 @@ demo: $(BIN)/photo-archive
 
 test: system-deps $(BIN)/photo-archive
 	$(BIN)/python -m pytest
+
+# The long fuzz run of the metadata reader (the suite runs a fixed few thousand cases).
+FUZZ_MINUTES ?= 10
+fuzz: $(BIN)/photo-archive
+	$(BIN)/python benchmarks/fuzz.py --minutes $(FUZZ_MINUTES)
+
+# Speed and memory against the peers (README "Performance"); about 15 minutes the first time.
+benchmark: $(BIN)/photo-archive
+	$(BIN)/python benchmarks/run.py

@@ -15,6 +15,7 @@ import pytest
 
 from ingest.sample_photos import Meta
 from tests.canonical import canonical_dump, half_written_photos, integrity_ok
+from tests.conftest import rows
 
 KILLS = 24
 PHOTOS = 240
@@ -91,12 +92,16 @@ def test_sigkill_at_random_moments_loses_nothing(inbox: Path, tmp_path: Path) ->
         kills += killed
         if db.exists():
             assert integrity_ok(db), f"integrity_check failed after kill {kills}"
+            private = tmp_path / "archive.db.private"  # the ledger beside it
+            assert not private.exists() or integrity_ok(private), f"ledger damaged after kill {kills}"
             assert half_written_photos(db) == [], f"half-written photo after kill {kills}"
         if not killed:
             remove_archive(tmp_path)  # finished: start over, so the next kill lands mid-run
     assert kills >= KILLS, f"only {kills} of {KILLS} runs were killed mid-run (a whole run took {full_run:.1f} s)"
     subprocess.run(ingest_command(inbox / "inbox", db, register), check=True)
     assert canonical_dump(db) == expected
+    assert rows(db, """select c.source from photo_cars c join photos p on p.id = c.photo_id
+                       where p.file_name = 'IMG_0003.JPG' and c.car_id = '0042'""") == [{"source": "manual"}]
 
 
 def remove_archive(folder: Path) -> None:
