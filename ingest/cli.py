@@ -24,7 +24,7 @@ from .lock import writer_lock
 from .manual import load_manual, manual_path
 from .pipeline import Ingest, Summary
 from .previews import build_previews
-from .watch import watch as watch_inbox
+from .watch import InboxIngest, watch as watch_inbox
 from .workers import DEFAULT_TIMEOUT
 from .retag import Change, manual_tag, retag_archive
 from .register import Register, load_register
@@ -191,7 +191,7 @@ def watch(inbox: str, db: str, register: str, settle: float) -> None:
 
     def ingest_batch(paths: list[str]) -> None:
         with writing(db):
-            run = Ingest(db, load_tagger(register))  # re-read: the register or tags may have changed
+            run = InboxIngest(db, load_tagger(register))  # re-read: the register or tags may have changed
             try:
                 summary = run.run(paths)
             finally:
