@@ -146,6 +146,19 @@ def rescrub_photo(archive: sqlite_utils.Database, tagger: Tagger, photo_id: int,
     return changes + sync_files(archive, tagger, photo_id, files, new["path"])
 
 
+def rescrub_errors(archive: sqlite_utils.Database, tagger: Tagger) -> int:
+    """ingest_errors shows paths as published: scrubbed again, like photos.path; returns rows changed."""
+    changed = 0
+    for path, error, at in archive.execute("select path, error, ingested_at from ingest_errors").fetchall():
+        clean_path, clean_error = tagger.scrub(path) or "", tagger.scrub(error) or ""
+        if (clean_path, clean_error) != (path, error):
+            archive.execute("delete from ingest_errors where path = ?", [path])
+            archive.table("ingest_errors").upsert(
+                {"path": clean_path, "error": clean_error, "ingested_at": at}, pk="path")
+            changed += 1
+    return changed
+
+
 def retag_all(archive: sqlite_utils.Database, ledger: Ledger, tagger: Tagger, now: str) -> list[Change]:
     """Every photo in the archive, in one transaction.
 
@@ -159,8 +172,9 @@ def retag_all(archive: sqlite_utils.Database, ledger: Ledger, tagger: Tagger, no
         for photo_id, sha256 in archive.execute("select id, sha256 from photos order by id").fetchall():
             changes += retag_photo(archive, ledger, tagger, photo_id, sha256, now)
         removed = remove_stale(archive, tagger.register)
+        rescrubbed = rescrub_errors(archive, tagger)
         dedupe.apply_inheritance(archive)  # duplicates follow their original's new credit
-        if changes or removed:  # a car made private: its names must leave the search index too
+        if changes or removed or rescrubbed:  # a car made private: its names must leave the search index too
             archive_db.purge_deleted_text(archive)
     return changes
 

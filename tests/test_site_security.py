@@ -38,6 +38,7 @@ from PIL import Image
 from ingest import previews
 from ingest.cli import cli
 from ingest.sample_photos import Meta, save_photo, scene
+from tests.conftest import rows
 from tests.site_helpers import Site, copy_archive, demo_archive, query, served
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -915,11 +916,8 @@ def test_no_script_runs_in_a_browser_and_map_popups_are_escaped(crafted) -> None
             browser.close()
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "LEAK: retag does not scrub ingest_errors.path. A file that could not be read, in a folder named after "
-    "a car, keeps the car's nickname and plate in /archive/ingest_errors (tables, JSON, CSV, SQL) after the "
-    "car is made private; a later ingest adds a scrubbed row and leaves the old one."))
 def test_a_car_made_private_leaves_ingest_errors(tmp_path: Path) -> None:
+    """A file that could not be read, in a folder named after a car: retag scrubs its listed path too."""
     (tmp_path / "register.yml").write_text(CRAFTED_REGISTER, encoding="utf-8")
     broken = tmp_path / "inbox/vos-photography/Green Mamba M-GM-1042/IMG_0003.JPG"
     broken.parent.mkdir(parents=True)
@@ -935,5 +933,7 @@ def test_a_car_made_private_leaves_ingest_errors(tmp_path: Path) -> None:
                  "json": client.get("/archive/ingest_errors.json?_shape=array").text}
         assert leaks(texts, MADE_PRIVATE) == []
         assert pattern_hits(client, MADE_PRIVATE, list(AWAY)) == []
+        assert [Path(r["path"]).parent.name for r in rows(db, "select path from ingest_errors")] == [
+            "[private] [private]"]  # one row, the old one replaced, not left beside it
     finally:
         client.close()
