@@ -151,11 +151,17 @@ def test_a_re_run_reads_only_the_changed_file(tmp_path: Path, photo) -> None:
     assert ledger(db, "select sha256 from files where path = ?", (str(path),)) == [{"sha256": sha(path)}]
 
 
-def test_the_same_bytes_under_two_paths_are_one_photo_with_two_files(tmp_path: Path, photo) -> None:
+def two_copies(tmp_path: Path, photo) -> tuple[Path, Path]:
+    """The same bytes in two photographers' folders."""
     first = photo("inbox/rene-hey/IMG_0001.JPG", 1, size=SMALL)
     copy = tmp_path / "inbox/vos-photography/IMG_0001.JPG"
     copy.parent.mkdir()
     shutil.copy(first, copy)
+    return first, copy
+
+
+def test_the_same_bytes_under_two_paths_are_one_photo_with_two_files(tmp_path: Path, photo) -> None:
+    first, copy = two_copies(tmp_path, photo)
     db = tmp_path / "archive.db"
     summary = ingest(db, tmp_path / "inbox")
     assert summary.counts == {"new": 1, "updated": 0, "unchanged": 0, "duplicate": 1, "skipped": 0, "failed": 0}
@@ -177,10 +183,7 @@ def test_the_same_bytes_under_two_paths_are_one_photo_with_two_files(tmp_path: P
 
 
 def test_a_photo_left_with_its_other_copy_shows_that_copy(tmp_path: Path, photo) -> None:
-    first = photo("inbox/rene-hey/IMG_0001.JPG", 1, size=SMALL)
-    copy = tmp_path / "inbox/vos-photography/IMG_0001.JPG"
-    copy.parent.mkdir()
-    shutil.copy(first, copy)
+    first, copy = two_copies(tmp_path, photo)
     db = tmp_path / "archive.db"
     ingest(db, tmp_path / "inbox")
     photo("inbox/rene-hey/IMG_0001.JPG", 9, size=SMALL)

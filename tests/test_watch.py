@@ -38,12 +38,17 @@ def names(db: Path) -> list[str]:
         return []
 
 
-def big_png() -> bytes:
-    """About 30 MB that cannot be compressed: a noisy 10 MP PNG."""
-    noise = np.random.default_rng(7).integers(0, 256, (3000, 3400, 3), dtype=np.uint8)
+def noise(size: tuple[int, int], seed: int, fmt: str, **options) -> bytes:
+    """An image that cannot be compressed much, encoded in memory."""
+    pixels = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
     out = io.BytesIO()
-    Image.fromarray(noise).save(out, "PNG", compress_level=1)
+    Image.fromarray(pixels).save(out, fmt, **options)
     return out.getvalue()
+
+
+def big_png() -> bytes:
+    """About 30 MB: a noisy 10 MP PNG."""
+    return noise((3400, 3000), 7, "PNG", compress_level=1)
 
 
 def start_watch(tmp_path: Path, settle: float, script: str | None = None):
@@ -184,10 +189,7 @@ def wait_for_ready(settler: Settler, seconds: float) -> list[str]:
 
 def noisy_jpeg() -> bytes:
     """About 1.5 MB of JPEG: enough chunks to pause in the middle of."""
-    noise = np.random.default_rng(3).integers(0, 256, (900, 1200, 3), dtype=np.uint8)
-    out = io.BytesIO()
-    Image.fromarray(noise).save(out, "JPEG", quality=90)
-    return out.getvalue()
+    return noise((1200, 900), 3, "JPEG", quality=90)
 
 
 def test_a_copy_that_pauses_longer_than_settle_is_not_read_half_way(tmp_path: Path) -> None:
