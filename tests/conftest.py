@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 from click.testing import CliRunner
@@ -64,3 +65,27 @@ def photo(tmp_path: Path):
         return save_photo(scene(seed, size), tmp_path / relative, meta, **kwargs)
 
     return make
+
+
+PR_CAPBSET_DROP = 24
+CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 1, 2
+
+
+def unprivileged() -> Callable[[], None] | None:
+    """A preexec_fn under which root obeys file permissions; None when the tests run as a user.
+
+    It drops the two capabilities that let root read anything (from the bounding
+    set, so the program it runs never gets them back). Switching to `nobody`
+    would do too, but nobody may not reach the interpreter: a venv's python is
+    often a link into root's home (pyenv), which is 0700.
+    """
+    if os.geteuid() != 0:
+        return None
+
+    def drop() -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        for capability in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH):
+            if libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
+                raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")
+
+    return drop

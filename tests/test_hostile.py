@@ -10,7 +10,6 @@ traceback. Random mutations of real headers are in test_fuzz_metadata.py.
 
 from __future__ import annotations
 
-import ctypes
 import io
 import multiprocessing
 import os
@@ -28,7 +27,7 @@ from typing import Callable, Iterator
 import pytest
 from PIL import Image
 
-from conftest import ROOT, rows
+from conftest import ROOT, rows, unprivileged
 from ingest.pipeline import Ingest, batched
 from ingest.register import Register
 from ingest.sample_photos import Meta, save_photo, scene
@@ -414,29 +413,6 @@ def test_symlink_loops_end_and_are_listed(tmp_path: Path, run_cli) -> None:
 
 
 # --- permissions (root reads everything, so the ingest runs without that power) --------------
-
-PR_CAPBSET_DROP = 24
-CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 1, 2
-
-
-def unprivileged() -> Callable[[], None] | None:
-    """A preexec_fn under which root obeys file permissions; None when the tests run as a user.
-
-    It drops the two capabilities that let root read anything (from the bounding
-    set, so the program it runs never gets them back). Switching to `nobody`
-    would do too, but nobody may not reach the interpreter: a venv's python is
-    often a link into root's home (pyenv), which is 0700.
-    """
-    if os.geteuid() != 0:
-        return None
-
-    def drop() -> None:
-        libc = ctypes.CDLL(None, use_errno=True)
-        for capability in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH):
-            if libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
-                raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")
-
-    return drop
 
 
 @pytest.fixture
