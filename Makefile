@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 .PHONY: demo test system-deps benchmark fuzz
 
 $(BIN)/photo-archive: pyproject.toml
-	@./scripts/install-system-deps demo
+	@PYTHON=$(PYTHON) ./scripts/install-system-deps demo
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[test]"
@@ -14,7 +14,7 @@ $(BIN)/photo-archive: pyproject.toml
 
 # Debian packages the tests use: exiftool (reference reader), djpeg, Chromium (and python3-venv).
 system-deps:
-	@./scripts/install-system-deps
+	@PYTHON=$(PYTHON) ./scripts/install-system-deps
 
 demo: $(BIN)/photo-archive
 	$(BIN)/photo-archive demo

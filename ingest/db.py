@@ -223,8 +223,13 @@ def connect_current(path: str | Path) -> sqlite_utils.Database:
 
 
 def ensure_db_shape(db: sqlite_utils.Database) -> None:
-    """Create missing tables, columns and indexes; never drops anything."""
-    with db.atomic():
+    """Create missing tables, columns and indexes; never drops anything.
+
+    A plain (deferred) transaction, not Database.atomic's BEGIN IMMEDIATE: an
+    archive already in shape is only read, so `serve` and `duplicates` do not
+    wait behind a long write to check it.
+    """
+    with sqlite_utils.Database.atomic(db):
         for name, spec in TABLES.items():
             ensure_table(db, name, spec)
         for name, sql in VIEWS.items():

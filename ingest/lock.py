@@ -27,7 +27,7 @@ def writer_lock(db_path: str | os.PathLike[str], on_wait: Callable[[], None] = l
     """Hold the archive's writer lock; calls `on_wait` once if another writer has it."""
     path = lock_path(db_path)
     try:
-        # Readable and writable by the group: the admin and a service account may share an archive.
+        # 0664 before the umask: with umask 002 the admin and a service account in one group share it.
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o664)
     except OSError as e:
         raise ArchiveError(f"cannot open the writer lock {path}: {e.strerror}") from None

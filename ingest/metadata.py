@@ -804,8 +804,11 @@ MAX_VALUES = 500      # values per list (keywords, creators)
 
 def bounded(value: Any) -> Any:
     """The record with every text cut to MAX_TEXT characters and every list to MAX_VALUES values."""
-    if isinstance(value, str):
-        return value[:MAX_TEXT]
+    if isinstance(value, str) and len(value) > MAX_TEXT:
+        # Cut before the last word: half a word could be half a private VIN that scrubbing
+        # no longer recognises, or turn '1M #42' into car 4.
+        words = value[:MAX_TEXT].rsplit(None, 1)
+        return words[0] if len(words) == 2 else value[:MAX_TEXT]
     if isinstance(value, list):
         return [bounded(v) for v in value[:MAX_VALUES]]
     if isinstance(value, dict):

@@ -85,6 +85,7 @@ class Ingest:
         self.now = now_iso()
         self.known: dict[str, KnownFile] = {}
         self.read_started: float | None = None
+        self.batch_reads: dict[str, str] = {}  # file key -> sha256 read, for the batch being written
         self._deduper: dedupe.Deduper | None = None
 
     def plan(self, paths: list[str]) -> list[Found]:
@@ -138,6 +139,7 @@ class Ingest:
 
     def write_batch(self, batch: list[tuple[Found, PhotoRead | PhotoError]]) -> None:
         outcomes = []
+        self.batch_reads = {file_key(r.path): r.sha256 for _, r in batch if isinstance(r, PhotoRead)}
         with self.archive.atomic():
             for found, result in batch:
                 if isinstance(result, FileVanished):  # moved away mid-run: nothing is lost
@@ -183,10 +185,20 @@ class Ingest:
             self.deduper.photo_written(archive, photo_id, read.fingerprint.signature)
             outcome = "updated" if replaces is not None else "new"
         for left in archive_db.move_file(archive, photo_id, path, self.now):
-            # Its other copy now speaks for it: path, inbox folder, photographer.
-            (sha256,) = archive.execute("select sha256 from photos where id = ?", [left]).fetchone()
-            retag_photo(archive, self.ledger, self.tagger, left, sha256, self.now, without=read.path)
+            self._hand_over(left)
         return outcome
+
+    def _hand_over(self, photo_id: int) -> None:
+        """A photo whose file now holds other bytes: its other copy speaks for it (path, inbox folder,
+        photographer), and its near duplicates follow its credit."""
+        archive = self.archive
+        (sha256,) = archive.execute("select sha256 from photos where id = ?", [photo_id]).fetchone()
+        # The ledger is written after the batch: a file of this batch that now holds other bytes
+        # is no longer a copy of this photo, whatever the ledger still says.
+        gone = {key for key, read_sha in self.batch_reads.items() if read_sha != sha256}
+        retag_photo(archive, self.ledger, self.tagger, photo_id, sha256, self.now, without=gone)
+        duplicates = [row[0] for row in archive.execute("select id from photos where duplicate_of = ?", [photo_id])]
+        dedupe.apply_inheritance(archive, [photo_id, *duplicates])
 
     @property
     def deduper(self) -> dedupe.Deduper:
@@ -217,6 +229,8 @@ class Ingest:
         self._done(path, "failed", reason)
 
     def _record_failure(self, path: str, reason: str) -> None:
+        # The reason may quote the file's name or text: published scrubbed, like the path.
+        reason = self.tagger.scrub(reason) or reason
         if not archive_db.record_error(self.archive, self.published(path), reason, self.now):
             self.summary.failed_again += 1  # still listed, as it was: not a change
 

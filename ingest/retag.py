@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import PurePath
-from typing import Any, Iterator
+from typing import Any, Collection, Iterator
 
 import sqlite_utils
 
@@ -61,8 +61,9 @@ def published(archive: sqlite_utils.Database, photo_id: int, columns: list[str])
 
 
 def column_changes(photo_id: int, old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
+    """What a member sees change: not the derived columns, nor a duplicate's own_* (it shows its original's)."""
     return [Change(photo_id, old.get("path") or new.get("path"), col, old[col], new[col])
-            for col in new if old[col] != new[col] and col not in DERIVED]
+            for col in new if old[col] != new[col] and col not in DERIVED and not col.startswith("own_")]
 
 
 def own_decisions(archive: sqlite_utils.Database, photo_id: int, row: dict[str, Any]) -> dict[str, Any]:
@@ -86,15 +87,14 @@ def decided_path(paths: list[tuple[str, str]], shown: str, tagger: Tagger) -> st
 
 
 def retag_photo(archive: sqlite_utils.Database, ledger: Ledger, tagger: Tagger, photo_id: int,
-                sha256: str, now: str, without: str | None = None) -> list[Change]:
+                sha256: str, now: str, without: Collection[str] = ()) -> list[Change]:
     """Re-decide one photo; writes only what differs (inside the caller's transaction).
 
-    `without`: a file that no longer holds these bytes, though the ledger, written
-    after the archive, still says it does.
+    `without`: keys of files that no longer hold these bytes, though the ledger,
+    written after the archive, still says they do.
     """
     record = ledger.record(sha256)
-    paths = [(p, seen) for p, seen in ledger.paths_for(sha256)
-             if without is None or file_key(p) != file_key(without)]
+    paths = [(p, seen) for p, seen in ledger.paths_for(sha256) if file_key(p) not in without]
     if record is None or not paths:
         return rescrub_photo(archive, tagger, photo_id, now)  # the next ingest re-reads it
     shown = published(archive, photo_id, ["path"])["path"]
@@ -107,8 +107,7 @@ def retag_photo(archive: sqlite_utils.Database, ledger: Ledger, tagger: Tagger, 
     if before != after:
         changes.append(Change(photo_id, old["path"], "cars", [c for c, *_ in before], [c for c, *_ in after]))
         archive_db.save_cars(archive, photo_id, new_cars)
-    # A duplicate's photographer columns are own_* (own_decisions): compare what this row has.
-    if changes or any(old[col] != new_row[col] for col in DERIVED if col in new_row):
+    if old != new_row:  # reported or not (derived columns, a duplicate's own_*), what differs is written
         archive.table("photos").update(photo_id, {**new_row, "updated_at": now})
     return changes + sync_files(archive, tagger, photo_id, paths, new_row["path"])
 

@@ -11,6 +11,7 @@ metadata with that section renamed.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import signal
 import subprocess
@@ -26,6 +27,7 @@ from .errors import ArchiveError
 SITE_DIR = Path(__file__).resolve().parent.parent
 DATABASE = "archive"  # the database metadata.yml configures
 STOP_TIMEOUT_S = 10  # how long a stopping server may take before it is killed
+PR_SET_PDEATHSIG = 1  # prctl option, from <linux/prctl.h>
 # Datasette settings of the site (README's publish command passes the same).
 SETTINGS = {
     # Suggestions count the distinct values of every column over the whole selection:
@@ -99,10 +101,12 @@ def run_until_stopped(command: list[str]) -> int:
     """Run Datasette as a child that stops with us.
 
     SIGTERM or SIGHUP (a service manager, a closed terminal) is passed on, so
-    no orphaned server keeps the port and the scratch metadata; Ctrl-C reaches
-    the child from the terminal and we wait for it to finish shutting down.
+    no orphaned server keeps the port and the scratch metadata. Ctrl-C reaches
+    the child from the terminal itself, so we only wait for it (a second SIGINT
+    would make uvicorn skip its graceful shutdown). Killed outright, we take the
+    child with us through the kernel (PR_SET_PDEATHSIG).
     """
-    child = subprocess.Popen(command)
+    child = subprocess.Popen(command, preexec_fn=stop_when_parent_dies)
     forward = lambda signum, frame: child.send_signal(signum)  # noqa: E731
     stops = (signal.SIGTERM, signal.SIGHUP)
     previous = {signum: signal.signal(signum, forward) for signum in stops}
@@ -110,7 +114,6 @@ def run_until_stopped(command: list[str]) -> int:
         code = child.wait()
         return 0 if -code in stops else code  # uvicorn re-raises the signal it stopped on
     except KeyboardInterrupt:
-        child.send_signal(signal.SIGINT)  # already sent if it came from the terminal; harmless twice
         try:
             child.wait(timeout=STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
@@ -120,6 +123,12 @@ def run_until_stopped(command: list[str]) -> int:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def stop_when_parent_dies() -> None:
+    """In the child before exec: SIGTERM when the parent dies, however it dies (Linux only)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 def datasette_app(db: str | Path, site_dir: Path = SITE_DIR, settings: dict[str, Any] | None = None):

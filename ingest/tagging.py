@@ -28,7 +28,7 @@ UNKNOWN_CREDIT = "Photographer unknown"
 ROUNDED_DECIMALS = 2  # about 1 km: where a photo was taken, not whose house it is
 # Part of Tagger.fingerprint(): bump it when a rule changes, so that archives
 # built by the old rules are re-decided (without reading pixels).
-RULES_VERSION = "2"
+RULES_VERSION = "3"  # 3: session_source
 
 # Confidence of a car match by what matched.
 CONFIDENCE = {"vin": 1.0, "plate": 0.95, "vin_last7": 0.9, "production_number": 0.85,

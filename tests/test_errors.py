@@ -21,12 +21,6 @@ def test_register_error_names_file_line_and_field(line: int | None, expected: st
         "register.yml", line, "cars[1].vin", "must be 17 characters")
 
 
-def test_a_bad_register_stops_the_run_like_any_archive_error() -> None:
-    with pytest.raises(ArchiveError) as caught:
-        raise RegisterError("r.yml", 3, "cars", "unknown key 'vn'")
-    assert str(caught.value) == "r.yml, line 3, cars: unknown key 'vn'"
-
-
 @pytest.mark.parametrize("kind", [PhotoError, UnsupportedFile, FileVanished])
 def test_photo_problems_are_not_archive_errors(kind: type[PhotoError]) -> None:
     """One unreadable photo must never be caught as a fatal error of the whole run."""

@@ -297,9 +297,11 @@ def test_megabytes_of_caption_and_keywords_are_bounded(tmp_path: Path, run_cli) 
     result = run_cli("ingest", tmp_path / "inbox", "--db", tmp_path / "archive.db",
                      "--register", tmp_path / "register.yml")
     assert_clean_run(result, failed=0)
-    (photo,) = rows(tmp_path / "archive.db", """select id, length(caption) n, json_array_length(keywords) k
+    (photo,) = rows(tmp_path / "archive.db", """select id, caption, json_array_length(keywords) k
                                                 from photos where file_name = 'hostile.png'""")
-    assert (photo["n"], photo["k"]) == (MAX_TEXT, MAX_VALUES)
+    kept = len(photo["caption"])
+    assert MAX_TEXT - 60 < kept <= MAX_TEXT and photo["k"] == MAX_VALUES
+    assert hostile.startswith(photo["caption"]) and hostile[kept] == " "  # cut between words
     assert rows(tmp_path / "archive.db", "select car_id from photo_cars where photo_id = ?", (photo["id"],)) == [
         {"car_id": "0042"}]
 

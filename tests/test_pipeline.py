@@ -197,6 +197,49 @@ def test_a_photo_left_with_its_other_copy_shows_that_copy(tmp_path: Path, photo)
         private.close()
 
 
+TWO_PHOTOGRAPHERS = """\
+photographers:
+  - id: rene-hey
+    name: René Hey
+  - id: vos-photography
+    name: VOS Photography
+"""
+
+
+def test_a_near_duplicate_follows_its_original_to_the_other_copy(tmp_path: Path, photo) -> None:
+    from ingest.register import load_register
+
+    first, copy = two_copies(tmp_path, photo)   # René's and VOS's folders hold the same bytes
+    photo("inbox/zz-reshare/small.jpg", 1, size=(160, 120), quality=70)  # a re-share of that picture
+    (tmp_path / "register.yml").write_text(TWO_PHOTOGRAPHERS, encoding="utf-8")
+    tagger = lambda: Tagger(load_register(tmp_path / "register.yml"))  # noqa: E731
+    db = tmp_path / "archive.db"
+    run = Ingest(db, tagger(), workers=1)
+    run.run([str(tmp_path / "inbox")])
+    run.close()
+    assert rows(db, "select file_name, credit from photos order by file_name") == [
+        {"file_name": "IMG_0001.JPG", "credit": "Photo: René Hey"}, {"file_name": "small.jpg", "credit": "Photo: René Hey"}]
+    photo("inbox/rene-hey/IMG_0001.JPG", 9, size=SMALL)  # René re-exports his: VOS's copy holds the picture now
+    run = Ingest(db, tagger(), workers=1)
+    run.run([str(tmp_path / "inbox")])
+    run.close()
+    assert rows(db, """select p.path, p.credit, d.credit duplicate_credit from photos p
+                       join photos d on d.duplicate_of = p.id""") == [
+        {"path": str(copy), "credit": "Photo: VOS Photography", "duplicate_credit": "Photo: VOS Photography"}]
+
+
+def test_both_copies_re_exported_in_one_run_leave_each_file_to_one_photo(tmp_path: Path, photo) -> None:
+    first, copy = two_copies(tmp_path, photo)
+    db = tmp_path / "archive.db"
+    ingest(db, tmp_path / "inbox")
+    photo("inbox/rene-hey/IMG_0001.JPG", 8, size=SMALL)
+    photo("inbox/vos-photography/IMG_0001.JPG", 9, size=SMALL)
+    ingest(db, tmp_path / "inbox")
+    files = rows(db, "select path, count(*) n from photo_files group by path order by path")
+    assert files == [{"path": str(first), "n": 1}, {"path": str(copy), "n": 1}]
+    assert rows(db, "select count(*) n from photo_files where photo_id = 1") == [{"n": 0}]  # the old picture
+
+
 def test_a_near_duplicate_is_counted(tmp_path: Path, photo) -> None:
     photo("inbox/big.jpg", 7, size=(640, 480))
     photo("inbox/small.jpg", 7, size=SMALL, quality=70)

@@ -15,6 +15,7 @@ import shlex
 import signal
 import sqlite3
 import subprocess
+import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -545,24 +546,31 @@ def test_serve_brings_an_older_archive_up_to_date(demo_db: Path, tmp_path: Path)
 
 
 
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP])
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP, signal.SIGKILL])
 def test_serve_takes_datasette_with_it_when_stopped(demo_db: Path, tmp_path: Path, stop: int) -> None:
-    """A service manager stops `serve` itself, not its child: Datasette must not linger on the port."""
+    """A service manager stops `serve` itself, not its child: Datasette must not linger on the port.
+
+    SIGTERM and SIGHUP are passed on; after SIGKILL the kernel stops the child (PR_SET_PDEATHSIG).
+    """
     port = free_port()
     log = tmp_path / "serve.log"
     process = start_serve(demo_db, port, log)
     try:
         wait_until_answering(process, f"http://127.0.0.1:{port}", log)
         process.send_signal(stop)  # the parent only, as systemd or a closed terminal would
-        assert process.wait(timeout=15) == 0
+        assert process.wait(timeout=15) == (-signal.SIGKILL if stop == signal.SIGKILL else 0)
+        deadline = time.monotonic() + 15
+        while subprocess.run(["pgrep", "-s", str(process.pid)], capture_output=True).stdout:
+            assert time.monotonic() < deadline, "Datasette is still running after serve stopped"
+            time.sleep(0.2)
         with pytest.raises(OSError):
             urllib.request.urlopen(f"http://127.0.0.1:{port}/-/versions.json", timeout=2)
-        assert subprocess.run(["pgrep", "-s", str(process.pid)], capture_output=True).stdout == b""
     finally:
         try:
             os.killpg(process.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
 
 # --- publishing -------------------------------------------------------------------
 

@@ -291,7 +291,7 @@ def test_retag_leaves_a_duplicates_inherited_credit(archive: Path, run_cli) -> N
                         where id = ?""", (original, original, copy))
     conn.close()
     result = run_cli("retag", "--register", "register.yml")
-    assert result.stdout == f"photo {copy} (inbox/kai/IMG_0001.JPG): own_credit: none -> Photographer unknown\n"
+    assert result.stdout == ""  # members see the original's credit, unchanged; the copy's own is kept aside
     assert rows(archive, """select photographer_id, photographer_source, credit, own_photographer_id,
                             own_credit from photos where id = ?""", (copy,)) == [
         {"photographer_id": "rene-hey", "photographer_source": f"duplicate of #{original}",
