@@ -136,7 +136,8 @@ class ProgressBar:
     """click's progress bar over the files being read, with photos per second and ETA.
 
     It moves as each file is read, not as each batch is committed, so that the
-    rate and the ETA are steady.
+    rate and the ETA are steady. The ETA is ours, from the same rate: click's
+    shows only after a second, so a short run would never show one.
     """
 
     def __init__(self, run: Ingest, stack: ExitStack) -> None:
@@ -146,16 +147,20 @@ class ProgressBar:
 
     def start(self, count: int) -> None:
         self.bar = self.stack.enter_context(click.progressbar(
-            length=count, label="Ingesting", file=sys.stderr, show_eta=True, show_pos=True,
-            item_show_func=self.rate))
+            length=count, label="Ingesting", file=sys.stderr, show_eta=False, show_pos=True,
+            item_show_func=self.status))
 
     def advance(self, path: str) -> None:
         if self.bar is not None:
             self.bar.update(1, path)
 
-    def rate(self, _path: str | None) -> str:
+    def status(self, _path: str | None) -> str:
         elapsed = time.monotonic() - self.run.read_started if self.run.read_started else 0.0
-        return f"{self.bar.pos / elapsed:.1f} photos/s" if self.bar and elapsed > 0 else ""
+        if not self.bar or not self.bar.pos or elapsed <= 0:
+            return ""
+        rate = self.bar.pos / elapsed
+        left = (self.bar.length - self.bar.pos) / rate
+        return f"{rate:.1f} photos/s, ETA {time.strftime('%H:%M:%S', time.gmtime(left))}"
 
 
 def run_with_progress(run: Ingest, paths: list[str], silent: bool) -> Summary:

@@ -237,7 +237,7 @@ def on_a_terminal(args: list[str], cwd: Path) -> tuple[int, str]:
 
 
 def test_progress_bar_moves_photo_by_photo_on_a_terminal(tmp_path: Path, photo) -> None:
-    count = 24  # enough for a run over one second: click shows the ETA from then on
+    count = 24
     for i in range(count):
         photo(f"inbox/rene-hey/IMG_{i:04d}.JPG", i)
     code, output = on_a_terminal(["ingest", str(tmp_path / "inbox"), "--db", str(tmp_path / "a.db"),
@@ -247,8 +247,9 @@ def test_progress_bar_moves_photo_by_photo_on_a_terminal(tmp_path: Path, photo) 
     positions = {int(m.group(1)) for f in frames if (m := re.search(rf" (\d+)/{count}\b", f))}
     # One step per photo read, not one jump per committed batch of 64.
     assert sorted(positions) == list(range(count + 1)), frames
-    assert all(re.search(r"\d+\.\d photos/s", f) for f in frames[1:]), frames
-    assert any(re.search(r"  \d\d:\d\d:\d\d", f) for f in frames), frames  # the ETA
+    # From the first photo on: the rate and the ETA, down to nothing left at the end.
+    assert all(re.search(r"  \d+\.\d photos/s, ETA \d\d:\d\d:\d\d$", f) for f in frames[1:]), frames
+    assert frames[-1].endswith(", ETA 00:00:00"), frames
     assert re.search(SUMMARY, output.splitlines()[-1]), output
 
 
