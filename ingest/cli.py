@@ -19,6 +19,7 @@ import click
 
 from . import site
 from .backup import default_backup_name, write_backup
+from .db import BUSY_TIMEOUT_MS
 from .errors import ArchiveError
 from .lock import writer_lock
 from .manual import load_manual, manual_path
@@ -33,7 +34,8 @@ from .tagging import Tagger
 DEFAULT_DB = "archive.db"
 DEBUG_VARIABLE = "PHOTO_ARCHIVE_DEBUG"  # set: an unexpected error shows its traceback
 DATABASE_HINTS = {
-    "database is locked": " (another program kept it locked for over 30 s; try again when it is done)",
+    "database is locked": f" (another program kept it locked for over {BUSY_TIMEOUT_MS // 1000} s; "
+                          "try again when it is done)",
     "disk I/O error": " (is the disk full?)",
     "database or disk is full": " (free some space and run again: nothing written is lost)",
 }

@@ -285,8 +285,8 @@ def purge_deleted_text(db: sqlite_utils.Database) -> None:
     photos_fts_data) until they are merged: after a car is made private its
     nickname and VIN would stay there. Costs one rewrite of the index.
     """
-    for name in db.table_names():
-        if db.table(name).detect_fts() == f"{name}_fts":
+    for name, spec in TABLES.items():
+        if spec.get("fts"):  # ensure_table names the index <table>_fts
             db.execute(f"insert into [{name}_fts]([{name}_fts]) values ('optimize')")
 
 

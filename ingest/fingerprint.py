@@ -4,8 +4,9 @@ The reduced image comes from the decoder itself: libjpeg-turbo's DCT scaling,
 through simplejpeg for JPEGs (the scaling Pillow's `Image.draft` asks for,
 without Pillow's extra copy) and through `Image.draft` for the JPEGs
 simplejpeg cannot take (CMYK, arithmetic coding). A 24 MP file is decoded at
-1/8 size, never in full, to make a 400 px thumbnail and a 64-bit perceptual hash. Every photo goes through
-the same steps, so a stored hash and one recomputed later agree bit for bit.
+1/8 size, never in full, to make a 400 px thumbnail and a 64-bit perceptual
+hash. Every photo goes through the same steps, so a stored hash and one
+recomputed later agree bit for bit.
 """
 
 from __future__ import annotations

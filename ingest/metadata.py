@@ -222,7 +222,7 @@ def read_exif(data: bytes) -> dict[str, Any]:
     makers whose notes we do not read when the standard tags lack what the
     note could give.
     """
-    if data[4:12] == b"ftypcrx ":  # Canon CR3: exifread does not know the container
+    if data[4:12] == CR3_BRAND:  # Canon CR3: exifread does not know the container
         return cr3_tags(data)
     tiff = exif_tiff(data)
     if tiff is None:
@@ -233,6 +233,9 @@ def read_exif(data: bytes) -> dict[str, Any]:
             _tag_text(tags, *SERIAL_TAGS) and _tag_text(tags, "EXIF LensModel")):
         return exifread_tags(data, details=True)
     return tags
+
+
+CR3_BRAND = b"ftypcrx "  # bytes 4-12 of a CR3: its ftyp box and major brand
 
 
 def cr3_tags(data: bytes) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from PIL import Image
 
 from .errors import PhotoError
-from .metadata import Box, boxes, child
+from .metadata import CR3_BRAND, Box, boxes, child
 
 # The reasons recorded in ingest_errors, each saying what to do about it.
 EMPTY = "empty file (0 bytes): the copy probably failed, deliver it again"
@@ -47,7 +47,6 @@ MAX_SEGMENTS = 256     # JPEG marker segments read while looking for the frame h
 
 TIFF_MAGIC = (b"II*\0", b"MM\0*", b"IIRO", b"IIRS", b"MMOR")  # the last three: Olympus ORF
 RAF_MAGIC = b"FUJIFILMCCD-RAW "
-CR3_BRAND = b"ftypcrx "  # bytes 4-12 of a CR3: its ftyp box and major brand
 TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
 # Frame types Pillow decodes. SOF3 (lossless) is how CR2 and DNG store raw sensor data, not a picture.
 PICTURE_FRAMES = {0xC0, 0xC1, 0xC2}
